@@ -1,0 +1,149 @@
+"""The flow every recipe shares: parse, check, load, build the trainer, train, save, summarise.
+
+A recipe script (`recipes/rloo.py`, ...) names its config class, its trainer class and its default
+YAML, and hands over to `main`. Arguments come from `TrlParser`: a YAML recipe (`--config`) sets the
+defaults and command-line flags override it, exactly as in TRL's own scripts. Heavy imports live
+inside the functions so that `--help` answers at once.
+"""
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import ModelConfig, ScriptArguments, TrlParser
+
+from rewards import UnknownRewardError
+from rewards.text import completion_text
+
+
+@dataclass
+class RecipeArguments(ScriptArguments):
+    """TRL's script arguments (`dataset_name`, `dataset_config`, `dataset_train_split`, ...) plus the rewards."""
+
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["a_words"],
+        metadata={
+            "help": "Rewards to train on: names from the `rewards` registry or dotted paths "
+            "`package.module.function` to your own. Weight them with `--reward_weights`."
+        },
+    )
+    prompt_column: str = field(
+        default="prompt", metadata={"help": "Dataset column holding the prompts (renamed to `prompt` for TRL)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow training into an output directory that already holds files."}
+    )
+    num_samples_to_show: int = field(
+        default=3, metadata={"help": "How many of the last completions to print in the closing summary."}
+    )
+
+
+class RecipeError(ValueError):
+    """Bad input, reported as one line before any expensive work starts."""
+
+
+def parse_args(config_class, default_config: Path, argv: list[str] | None = None):
+    """(RecipeArguments, config, ModelConfig) from `--config` YAML and flags; `default_config` when no YAML is named."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--config" not in argv:
+        argv = ["--config", str(default_config), *argv]
+    parser = TrlParser((RecipeArguments, config_class, ModelConfig))
+    return parser.parse_args_and_config(args=argv)
+
+
+def check_output_dir(script_args: RecipeArguments, training_args) -> None:
+    output_dir = Path(training_args.output_dir)
+    if training_args.resume_from_checkpoint or script_args.overwrite_output_dir:
+        return
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        raise RecipeError(
+            f"Output directory {output_dir} already holds files: pass another --output_dir, "
+            "--overwrite_output_dir true to train over it, or --resume_from_checkpoint to continue it."
+        )
+
+
+def rows_per_generation_batch(training_args) -> int:
+    """Distinct prompts the trainer draws for one generation batch across all processes."""
+    return training_args.generation_batch_size // training_args.num_generations
+
+
+def build_trainer(trainer_class, script_args: RecipeArguments, training_args, model_args: ModelConfig):
+    """Resolve rewards, make sure the model exists, load prompts and construct the trainer."""
+    from trl import get_peft_config
+
+    from recipes.prompt_data import load_prompts
+    from recipes.tiny_model import ensure_default_model
+    from rewards import get_reward_funcs
+
+    reward_funcs = get_reward_funcs(script_args.reward_funcs)
+    check_output_dir(script_args, training_args)
+    ensure_default_model(model_args.model_name_or_path)
+    dataset = load_prompts(
+        script_args.dataset_name,
+        config=script_args.dataset_config,
+        split=script_args.dataset_train_split,
+        prompt_column=script_args.prompt_column,
+        min_rows=rows_per_generation_batch(training_args),
+    )
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        "attn_implementation": model_args.attn_implementation,
+        **(training_args.model_init_kwargs or {}),
+    }
+    training_args.model_init_kwargs = model_init_kwargs
+    return trainer_class(
+        model=model_args.model_name_or_path,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+    )
+
+
+def save_outputs(trainer, num_samples: int) -> list[dict]:
+    """Save model (or adapter) and tokenizer, `trainer_state.json`, and the last completions as `samples.jsonl`."""
+    output_dir = Path(trainer.args.output_dir)
+    trainer.save_model(str(output_dir))
+    trainer.save_state()
+    samples = last_completions(trainer)
+    if trainer.accelerator.is_main_process:
+        with open(output_dir / "samples.jsonl", "w") as f:
+            for sample in samples:
+                f.write(json.dumps(sample) + "\n")
+    return samples[:num_samples]
+
+
+def last_completions(trainer) -> list[dict]:
+    """The completions of the last logged step with their rewards, as the trainer kept them for its logs."""
+    logs = trainer._logs  # TRL keeps the most recent generation batch here for its completion tables
+    prompts, completions = list(logs["prompt"]), list(logs["completion"])
+    rewards = {name: list(values) for name, values in logs["rewards"].items()}
+    return [
+        {"prompt": prompt, "completion": completion, **{name: values[i] for name, values in rewards.items()}}
+        for i, (prompt, completion) in enumerate(zip(prompts, completions))
+    ]
+
+
+def print_summary(trainer, samples: list[dict]) -> None:
+    rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
+    print("\n=== Summary ===")
+    if rewards:
+        print(f"reward: {rewards[0]:.2f} at the first step -> {rewards[-1]:.2f} at step {trainer.state.global_step}")
+    for sample in samples:
+        print(f"- {completion_text(sample['completion'])!r}")
+    print(f"outputs: {trainer.args.output_dir} (model, tokenizer, trainer_state.json, samples.jsonl)")
+
+
+def main(config_class, trainer_class, default_config: Path, argv: list[str] | None = None) -> None:
+    try:
+        script_args, training_args, model_args = parse_args(config_class, default_config, argv)
+        trainer = build_trainer(trainer_class, script_args, training_args, model_args)
+    except (RecipeError, UnknownRewardError) as error:
+        sys.exit(f"error: {error}")
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    samples = save_outputs(trainer, script_args.num_samples_to_show)
+    if trainer.accelerator.is_main_process:
+        print_summary(trainer, samples)
+    trainer.end()

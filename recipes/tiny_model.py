@@ -1,0 +1,159 @@
+"""The embedded default model: a ~1M-parameter Llama story model that this repository trains itself.
+
+It stands in for a Hub model on machines without network: `build_tiny_model` writes a story corpus
+(`recipes.story_corpus`), trains a byte-level BPE tokenizer on it with `tokenizers`, pretrains a small
+`LlamaForCausalLM` with the standard `transformers.Trainer` on CPU, and saves both with
+`save_pretrained`. Everything downstream loads it with `from_pretrained(path)`, exactly like a Hub id.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from recipes.story_corpus import generate_corpus
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Git-ignored: the weights are rebuilt on each machine, never committed.
+DEFAULT_TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-story"
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+
+
+@dataclass
+class TinyModelSpec:
+    """What to build. The defaults train in about a minute on 2 CPU cores."""
+
+    num_stories: int = 12000
+    vocab_size: int = 512
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    block_size: int = 128
+    max_steps: int = 300
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+
+
+def train_tokenizer(stories: list[str], vocab_size: int):
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(stories, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN, PAD_TOKEN])
+    # Every text starts with the end-of-text token, as each story did in pretraining, so that the
+    # prompt "Once upon a time" reads as the start of a story.
+    bpe.post_processor = processors.TemplateProcessing(
+        single=f"{EOS_TOKEN} $A", special_tokens=[(EOS_TOKEN, bpe.token_to_id(EOS_TOKEN))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token=EOS_TOKEN, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, padding_side="left"
+    )
+
+
+def _pretraining_blocks(stories: list[str], tokenizer, block_size: int):
+    """Stories tokenized as `<eos> story <eos>`, concatenated and cut into equal blocks."""
+    from datasets import Dataset
+
+    ids: list[int] = []
+    for encoding in tokenizer(stories)["input_ids"]:
+        ids.extend(encoding + [tokenizer.eos_token_id])
+    num_blocks = len(ids) // block_size
+    blocks = [ids[i * block_size : (i + 1) * block_size] for i in range(num_blocks)]
+    return Dataset.from_dict({"input_ids": blocks, "labels": blocks})
+
+
+def build_tiny_model(output_dir: str | os.PathLike, spec: TinyModelSpec | None = None) -> Path:
+    """Train the tiny story model and save model and tokenizer to `output_dir`; returns the path."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments, set_seed
+
+    spec = spec or TinyModelSpec()
+    output_dir = Path(output_dir)
+    set_seed(spec.seed)
+    stories = generate_corpus(spec.num_stories, seed=spec.seed)
+    tokenizer = train_tokenizer(stories, spec.vocab_size)
+    dataset = _pretraining_blocks(stories, tokenizer, spec.block_size)
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        num_key_value_heads=spec.num_heads,
+        max_position_embeddings=4 * spec.block_size,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+
+    # Write into a scratch directory beside the target and move it in place at the end, so an
+    # interrupted build never leaves a half-written model that later runs would take as finished.
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    try:
+        args = TrainingArguments(
+            output_dir=str(scratch / "trainer"),
+            max_steps=spec.max_steps,
+            per_device_train_batch_size=spec.batch_size,
+            learning_rate=spec.learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=spec.max_steps // 20,
+            weight_decay=0.01,
+            logging_steps=50,
+            save_strategy="no",
+            report_to="none",
+            use_cpu=not torch.cuda.is_available(),
+            seed=spec.seed,
+            dataloader_num_workers=0,
+        )
+        Trainer(model=model, args=args, train_dataset=dataset).train()
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.save_pretrained(scratch / "model")
+        tokenizer.save_pretrained(scratch / "model")
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        (scratch / "model").rename(output_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return output_dir
+
+
+def is_built(model_dir: str | os.PathLike) -> bool:
+    return (Path(model_dir) / "config.json").is_file() and (Path(model_dir) / "tokenizer.json").is_file()
+
+
+def ensure_default_model(model_name_or_path: str) -> None:
+    """Build the embedded default model if `model_name_or_path` names it and it is missing.
+
+    Under a multi-process launch the local main process builds while the others wait, so the model
+    is built exactly once per machine.
+    """
+    if Path(model_name_or_path).resolve() != DEFAULT_TINY_MODEL_DIR or is_built(DEFAULT_TINY_MODEL_DIR):
+        return
+    from accelerate import PartialState
+
+    state = PartialState()
+    with state.local_main_process_first():
+        if state.is_local_main_process and not is_built(DEFAULT_TINY_MODEL_DIR):
+            print(f"Building the embedded tiny story model in {DEFAULT_TINY_MODEL_DIR} (about a minute) ...")
+            # A child process with the launcher's variables removed: a Trainer started inside this
+            # one would join the recipe's process group and wait for ranks that never train it.
+            env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
+            script = REPO_ROOT / "scripts" / "build_tiny_model.py"
+            subprocess.run([sys.executable, str(script), "--output_dir", str(DEFAULT_TINY_MODEL_DIR)], env=env, check=True)
+
+
+_LAUNCHER_VARIABLES = {
+    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+    "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT",
+}

@@ -1,0 +1,34 @@
+"""Run under a multi-process launch: asks every process for the default model, with the build faked.
+
+The fake build takes a second and appends a line to $BUILD_LOG, so the test can count builds.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from accelerate import PartialState
+
+import recipes.tiny_model as tiny_model
+
+# In a recipe the parsed training arguments have set up the process group by now; do the same.
+PartialState(cpu=True)
+
+target = Path(sys.argv[1]).resolve()
+tiny_model.DEFAULT_TINY_MODEL_DIR = target
+
+
+def fake_build(command, env, check):
+    time.sleep(1)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "config.json").write_text("{}")
+    (target / "tokenizer.json").write_text("{}")
+    with open(os.environ["BUILD_LOG"], "a") as log:
+        log.write(json.dumps({"rank": os.environ["RANK"], "launcher_vars_left": "RANK" in env}) + "\n")
+
+
+tiny_model.subprocess.run = fake_build
+tiny_model.ensure_default_model(str(target))
+assert tiny_model.is_built(target)

@@ -1,0 +1,22 @@
+"""Rewards defined outside the registry, loaded by dotted path (`tests.custom_rewards.<name>`)."""
+
+import json
+import os
+
+
+def brevity(completions, **kwargs):
+    """A user's own reward: shorter completions score higher."""
+    return [-float(len(c.split())) for c in completions]
+
+
+def recorded_a_words(prompts, completions, trainer_state, **kwargs):
+    """The a-word reward, appending what each process scored at each step to $REWARD_CALLS_LOG."""
+    from rewards import a_words
+
+    with open(os.environ["REWARD_CALLS_LOG"], "a") as log:
+        record = {"rank": int(os.environ.get("RANK", 0)), "step": trainer_state.global_step, "prompts": prompts}
+        log.write(json.dumps(record) + "\n")
+    return a_words(completions)
+
+
+NOT_A_FUNCTION = 42

@@ -1,0 +1,20 @@
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO_ROOT
+
+
+def test_default_model_is_built_exactly_once_under_a_multi_process_launch(tmp_path):
+    build_log = tmp_path / "builds.jsonl"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        str(REPO_ROOT / "tests" / "build_once_probe.py"), str(tmp_path / "tiny-story"),
+    ]
+    env = {**os.environ, "BUILD_LOG": str(build_log), "ACCELERATE_USE_CPU": "true"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    builds = [json.loads(line) for line in build_log.read_text().splitlines()]
+    # One build, by the main process, in a child that does not inherit the launcher's process group.
+    assert builds == [{"rank": "0", "launcher_vars_left": False}]
