@@ -146,4 +146,6 @@ def main(config_class, trainer_class, default_config: Path, argv: list[str] | No
     samples = save_outputs(trainer, script_args.num_samples_to_show)
     if trainer.accelerator.is_main_process:
         print_summary(trainer, samples)
+    # Tear the process group down together: a gloo group whose peer has already exited can hang.
+    trainer.accelerator.wait_for_everyone()
     trainer.end()

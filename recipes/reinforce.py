@@ -1,0 +1,21 @@
+"""REINFORCE: reward x gradient of the log-probability, one generation per step, plain SGD.
+
+    accelerate launch recipes/reinforce.py                                 # the background experiment
+    accelerate launch recipes/reinforce.py --config recipes/configs/a_words/reinforce_moving_average.yaml
+    accelerate launch recipes/reinforce.py --baseline batch_mean --per_device_train_batch_size 8
+
+With no `--config`, `recipes/configs/a_words/reinforce.yaml` is the recipe: vanilla REINFORCE
+(baseline none) on the a-word task with the tiny story model. The trainer is
+`recipes.reinforce_trainer.ReinforceTrainer`, a subclass of TRL's RLOOTrainer that changes only the
+advantage; every RLOOConfig setting applies, plus `baseline` and `baseline_decay`.
+"""
+
+from pathlib import Path
+
+from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer
+from recipes.runner import main
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "reinforce.yaml"
+
+if __name__ == "__main__":
+    main(ReinforceConfig, ReinforceTrainer, DEFAULT_CONFIG)

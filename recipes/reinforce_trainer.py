@@ -1,0 +1,183 @@
+"""REINFORCE as a subclass of TRL's RLOOTrainer.
+
+REINFORCE (Williams, 1992) moves the policy along A_i * grad log p(c_i | prompt), with the advantage
+A_i the reward of completion c_i minus a baseline b that does not depend on c_i. RLOO (Ahmadian et
+al., 2024) is REINFORCE whose baseline is the mean reward of the other k-1 completions of the same
+prompt, so it needs k >= 2 generations per prompt, and TRL's RLOOConfig enforces that. This trainer
+keeps everything of RLOOTrainer (generation, reward scoring, the KL penalty in the reward, logging,
+LoRA, vLLM, distributed launch) and replaces only the advantage, with one of three baselines:
+
+- `none`: A_i = r_i, the background text's vanilla REINFORCE; works with one generation per step.
+- `moving_average`: A_i = r_i - b, b an exponential moving average of earlier steps' mean rewards
+  (the text's "recent rewards as a baseline"); b starts at the first step's mean reward.
+- `batch_mean`: A_i = r_i - mean of the rewards of the whole generation batch (all prompts).
+
+The loss is RLOOTrainer's: -mean_i(A_i * ratio_i) with the sequence log-probability ratio clipped
+to [1 - epsilon, 1 + epsilon]. With one optimisation pass per generation batch (`num_iterations=1`,
+the default) the ratio is exactly 1 in value, so the gradient is -(1/N) sum_i A_i grad log p(c_i).
+
+Departures from the text: its REINFORCE adds reward x gradient with plain SGD; here that is the
+default (`optim: sgd`, constant learning rate, no gradient clipping, beta 0), and every one of those
+can be changed like any TrainingArguments field.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate.utils import gather
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from trl import RLOOConfig, RLOOTrainer
+from trl.trainer.utils import nanstd, use_adapter
+
+BASELINES = ("none", "moving_average", "batch_mean")
+BASELINE_STATE_FILE = "reinforce_baseline.json"
+
+
+@dataclass
+class ReinforceConfig(RLOOConfig):
+    """RLOOConfig that accepts one generation per prompt, plus the choice of REINFORCE baseline."""
+
+    baseline: str = field(
+        default="none",
+        metadata={"help": "Baseline subtracted from the reward.", "choices": list(BASELINES)},
+    )
+    baseline_decay: float = field(
+        default=0.9,
+        metadata={"help": "Decay of the moving-average baseline: b <- decay * b + (1 - decay) * mean reward."},
+    )
+    # The background text's REINFORCE: one generation per step, plain SGD, constant learning rate,
+    # no gradient clipping, no KL penalty.
+    num_generations: int | None = field(default=1, metadata={"help": "Generations per prompt (1 is allowed)."})
+    optim: str = field(default="sgd", metadata={"help": "Optimizer; plain SGD adds lr x advantage x gradient."})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule."})
+    max_grad_norm: float = field(default=0.0, metadata={"help": "Gradient clipping norm; 0 turns clipping off."})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient (KL to the reference in the reward)."})
+
+    def __post_init__(self):
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not '{self.baseline}'.")
+        if not 0.0 <= self.baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must be in [0, 1), not {self.baseline_decay}.")
+        try:
+            super().__post_init__()
+        except ValueError as error:
+            # RLOOConfig's last check rejects one generation per prompt, the case REINFORCE is for;
+            # every check before it has run by now.
+            if self.num_generations != 1 or "at least 2 generations" not in str(error):
+                raise
+        if self.baseline == "batch_mean" and self.generation_batch_size < 2:
+            raise ValueError(
+                "baseline 'batch_mean' with a generation batch of 1 makes every advantage 0: "
+                "raise per_device_train_batch_size or steps_per_generation, or pick another baseline."
+            )
+
+
+class MovingAverageBaseline:
+    """Exponential moving average of mean rewards; its value is saved with each checkpoint."""
+
+    def __init__(self, decay: float):
+        self.decay = decay
+        self.value: float | None = None
+
+    def update(self, mean_reward: float) -> None:
+        self.value = mean_reward if self.value is None else self.decay * self.value + (1 - self.decay) * mean_reward
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"decay": self.decay, "value": self.value}))
+
+    def load(self, path: Path) -> None:
+        self.value = json.loads(path.read_text())["value"]
+
+
+class ReinforceTrainer(RLOOTrainer):
+    """RLOOTrainer with a REINFORCE advantage (see the module docstring and `ReinforceConfig.baseline`)."""
+
+    _tag_names = ["trl", "reinforce"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.moving_average = MovingAverageBaseline(self.args.baseline_decay)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Kept for the advantage: the parent's own advantage is zero with one generation per prompt.
+        self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        return self._rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if not self.model.training:
+            return output  # evaluation keeps the parent's leave-one-out advantage
+        rewards = self._total_rewards(self._rewards_per_func, output)  # all processes' completions
+        baseline = self._baseline(rewards)
+        advantages = rewards - baseline
+        if self.normalize_advantages:
+            advantages = (advantages - torch.nanmean(advantages)) / (nanstd(advantages) + 1e-4)
+        advantages = torch.nan_to_num(advantages, nan=0.0)  # unscorable completions carry no signal
+
+        local = slice(self.accelerator.process_index * len(inputs), (self.accelerator.process_index + 1) * len(inputs))
+        output["advantages"] = advantages[local]
+        self._metrics["train"]["baseline"].append(baseline)
+        # The completions table shows the advantages the loss uses, not the parent's zeros.
+        for _ in range(len(advantages)):
+            self._logs["advantages"].pop()
+        self._logs["advantages"].extend(advantages.tolist())
+        return output
+
+    def _baseline(self, rewards: torch.Tensor) -> float:
+        if self.args.baseline == "none":
+            return 0.0
+        mean_reward = torch.nanmean(rewards).item()
+        if self.args.baseline == "batch_mean":
+            return mean_reward
+        if self.moving_average.value is None:
+            self.moving_average.update(mean_reward)
+        baseline = self.moving_average.value
+        self.moving_average.update(mean_reward)
+        return baseline
+
+    def _total_rewards(self, rewards_per_func: torch.Tensor, output: dict) -> torch.Tensor:
+        """The reward RLOOTrainer optimises: weighted sum over reward functions, clipped, minus beta x KL."""
+        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
+        rewards = (rewards_per_func * weights).nansum(dim=1)
+        rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+        if self.reward_clip_range:
+            rewards = rewards.clamp(min=self.reward_clip_range[0], max=self.reward_clip_range[1])
+        if self.beta != 0.0:
+            rewards = rewards - self.beta * gather(self._sequence_kl(output))
+        return rewards
+
+    @torch.no_grad()
+    def _sequence_kl(self, output: dict) -> torch.Tensor:
+        """Per-completion sum over tokens of log p_policy - log p_ref, RLOOTrainer's KL estimate."""
+        input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        logits_to_keep = output["completion_ids"].size(1)
+        batch_size = self.args.per_device_train_batch_size
+        if self.ref_model is not None:
+            ref_logps, _, _ = self._get_per_token_logps_and_entropies(
+                self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size
+            )
+        else:  # a PEFT adapter: the base model (or the initial adapter) is the reference
+            model = self.accelerator.unwrap_model(self.model)
+            with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+                ref_logps, _, _ = self._get_per_token_logps_and_entropies(
+                    self.model, input_ids, attention_mask, logits_to_keep, batch_size
+                )
+        return output["old_logps"] - (ref_logps * output["completion_mask"]).sum(dim=1)
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            checkpoint_dir = Path(self._get_output_dir(trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            self.moving_average.save(checkpoint_dir / BASELINE_STATE_FILE)
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:
+            checkpoint = get_last_checkpoint(self.args.output_dir)
+        if checkpoint and os.path.isfile(Path(checkpoint) / BASELINE_STATE_FILE):
+            self.moving_average.load(Path(checkpoint) / BASELINE_STATE_FILE)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
