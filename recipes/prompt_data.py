@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from recipes.runner import RecipeError
+from recipes.checks import RecipeError, is_offline, looks_like_local_path
 
 # File suffix -> the `datasets` builder that reads it.
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
@@ -14,28 +14,33 @@ def load_prompts(name_or_path: str, config: str | None, split: str, prompt_colum
 
     if not name_or_path:
         raise RecipeError("No prompts: set dataset_name to a Hub data set, a local directory or a .jsonl/.json/.csv/.parquet/.txt file.")
-    path = Path(name_or_path)
-    if path.suffix in FILE_BUILDERS:
-        if not path.is_file():
-            raise RecipeError(f"Prompt file {path} does not exist: check dataset_name.")
-        dataset = load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
-    else:
-        dataset = load_dataset(name_or_path, name=config, split=split)
+    path = Path(name_or_path).expanduser()
+    if looks_like_local_path(name_or_path) and not path.exists():
+        raise RecipeError(f"Dataset path {name_or_path} does not exist: check dataset_name.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise RecipeError(f"Dataset {name_or_path} is empty: give it at least one prompt.")
+    try:
+        if path.suffix in FILE_BUILDERS:
+            dataset = load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
+        else:
+            dataset = load_dataset(name_or_path, name=config, split=split)
+    except Exception as error:  # datasets raises many kinds; all mean the prompts cannot be read
+        hint = " (HF_HUB_OFFLINE=1: a Hub data set must be in the cache)" if is_offline() else ""
+        raise RecipeError(f"Cannot load dataset '{name_or_path}'{hint}: {' '.join(str(error).split())[:300]}") from None
 
-    if prompt_column != "prompt":
-        if "prompt" in dataset.column_names:
-            dataset = dataset.remove_columns("prompt")
-        if prompt_column in dataset.column_names:
-            dataset = dataset.rename_column(prompt_column, "prompt")
-    elif "text" in dataset.column_names and "prompt" not in dataset.column_names and path.suffix == ".txt":
-        dataset = dataset.rename_column("text", "prompt")  # plain text files: one prompt per line
-    if "prompt" not in dataset.column_names:
+    if path.suffix == ".txt" and prompt_column == "prompt":
+        prompt_column = "text"  # plain text files: one prompt per line, in the builder's `text` column
+    if prompt_column not in dataset.column_names:
         raise RecipeError(
             f"Dataset {name_or_path} has no column '{prompt_column}' (it has {', '.join(dataset.column_names)}): "
             "set --prompt_column to the one that holds the prompts."
         )
+    if prompt_column != "prompt":
+        if "prompt" in dataset.column_names:
+            dataset = dataset.remove_columns("prompt")
+        dataset = dataset.rename_column(prompt_column, "prompt")
     if len(dataset) == 0:
-        raise RecipeError(f"Dataset {name_or_path} split '{split}' is empty.")
+        raise RecipeError(f"Dataset {name_or_path} (split '{split}') is empty: give it at least one prompt.")
     # Every generation batch draws `min_rows` distinct rows; a smaller set (one prompt, say) is repeated.
     if len(dataset) < min_rows:
         dataset = concatenate_datasets([dataset] * -(-min_rows // len(dataset)))

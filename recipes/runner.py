@@ -13,6 +13,13 @@ from pathlib import Path
 
 from trl import ModelConfig, ScriptArguments, TrlParser
 
+from recipes.checks import (
+    RecipeError,
+    check_generation_sizes,
+    check_model_source,
+    check_recipe_keys,
+    check_reward_weights,
+)
 from rewards import UnknownRewardError
 from rewards.text import completion_text
 
@@ -34,13 +41,21 @@ class RecipeArguments(ScriptArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow training into an output directory that already holds files."}
     )
+    save_completions: bool = field(
+        default=False,
+        metadata={"help": "Append every completion with its step and reward to <output_dir>/completions.jsonl."},
+    )
+    reward_faults: str = field(
+        default="stop",
+        metadata={
+            "help": "What a reward that raises or returns a bad value does: 'stop' saves a checkpoint and stops the "
+            "run, naming the fault; 'skip' leaves those samples out (as None) and logs reward_faults/<name>.",
+            "choices": ["stop", "skip"],
+        },
+    )
     num_samples_to_show: int = field(
         default=3, metadata={"help": "How many of the last completions to print in the closing summary."}
     )
-
-
-class RecipeError(ValueError):
-    """Bad input, reported as one line before any expensive work starts."""
 
 
 def parse_args(config_class, default_config: Path, argv: list[str] | None = None):
@@ -48,8 +63,15 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--config" not in argv:
         argv = ["--config", str(default_config), *argv]
-    parser = TrlParser((RecipeArguments, config_class, ModelConfig))
-    return parser.parse_args_and_config(args=argv)
+    dataclass_types = (RecipeArguments, config_class, ModelConfig)
+    check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
+    try:
+        script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
+    except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
+        raise RecipeError(" ".join(str(error).split())) from None
+    if str(training_args.resume_from_checkpoint).lower() == "true":
+        training_args.resume_from_checkpoint = True  # the latest checkpoint in output_dir
+    return script_args, training_args, model_args
 
 
 def check_output_dir(script_args: RecipeArguments, training_args) -> None:
@@ -69,16 +91,25 @@ def rows_per_generation_batch(training_args) -> int:
 
 
 def build_trainer(trainer_class, script_args: RecipeArguments, training_args, model_args: ModelConfig):
-    """Resolve rewards, make sure the model exists, load prompts and construct the trainer."""
+    """Check the input, make sure the model exists, load prompts and construct the trainer.
+
+    Every check runs before the model is loaded (or built). The trainer class gets the collapse
+    diagnostics (`recipes.diagnostics`) and the reward fault policy (`recipes.reward_guard`) mixed in.
+    """
     from trl import get_peft_config
 
+    from recipes.diagnostics import CollapseDiagnosticsMixin
+    from recipes.interrupt import StopOnSignal
     from recipes.prompt_data import load_prompts
-    from recipes.tiny_model import ensure_default_model
+    from recipes.reward_guard import RewardGuardMixin, guard_rewards
+    from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
     from rewards import get_reward_funcs
 
-    reward_funcs = get_reward_funcs(script_args.reward_funcs)
+    reward_funcs = guard_rewards(get_reward_funcs(script_args.reward_funcs), script_args.reward_funcs)
+    check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
+    check_generation_sizes(training_args)
     check_output_dir(script_args, training_args)
-    ensure_default_model(model_args.model_name_or_path)
+    check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
     dataset = load_prompts(
         script_args.dataset_name,
         config=script_args.dataset_config,
@@ -86,6 +117,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         prompt_column=script_args.prompt_column,
         min_rows=rows_per_generation_batch(training_args),
     )
+    ensure_default_model(model_args.model_name_or_path)
     model_init_kwargs = {
         "revision": model_args.model_revision,
         "dtype": model_args.dtype,
@@ -93,13 +125,21 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         **(training_args.model_init_kwargs or {}),
     }
     training_args.model_init_kwargs = model_init_kwargs
-    return trainer_class(
+    recipe_class = type(trainer_class.__name__, (CollapseDiagnosticsMixin, RewardGuardMixin, trainer_class), {})
+    trainer = recipe_class(
         model=model_args.model_name_or_path,
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),
+        callbacks=[StopOnSignal()],
     )
+    trainer.reward_fault_policy = script_args.reward_faults
+    if script_args.save_completions:
+        trainer.completions_file = Path(training_args.output_dir) / "completions.jsonl"
+        if not training_args.resume_from_checkpoint and trainer.accelerator.is_main_process:
+            trainer.completions_file.unlink(missing_ok=True)  # a fresh run over an old one starts a fresh file
+    return trainer
 
 
 def save_outputs(trainer, num_samples: int) -> list[dict]:
@@ -136,13 +176,35 @@ def print_summary(trainer, samples: list[dict]) -> None:
     print(f"outputs: {trainer.args.output_dir} (model, tokenizer, trainer_state.json, samples.jsonl)")
 
 
+def last_checkpoint(trainer) -> str:
+    return str(Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}")
+
+
 def main(config_class, trainer_class, default_config: Path, argv: list[str] | None = None) -> None:
+    from recipes.interrupt import StopOnSignal
+    from recipes.reward_guard import RewardFault
+
     try:
         script_args, training_args, model_args = parse_args(config_class, default_config, argv)
         trainer = build_trainer(trainer_class, script_args, training_args, model_args)
     except (RecipeError, UnknownRewardError) as error:
         sys.exit(f"error: {error}")
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    except RewardFault as fault:
+        saved = "No step had completed, so nothing was saved"
+        if trainer.state.global_step > 0:
+            trainer._save_checkpoint(trainer.model, trial=None)  # the last completed step
+            saved = f"Saved {last_checkpoint(trainer)}; fix the reward and resume with --resume_from_checkpoint true"
+        sys.exit(f"error: {fault}. {saved}, or set --reward_faults skip to train on without such samples.")
+    stop = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, StopOnSignal))
+    if stop.stopped_at_step is not None:
+        if trainer.accelerator.is_main_process:
+            print(f"Stopped by signal {stop.received} after step {stop.stopped_at_step}; saved "
+                  f"{last_checkpoint(trainer)}. Resume with --resume_from_checkpoint true.", file=sys.stderr)
+        trainer.accelerator.wait_for_everyone()
+        trainer.end()
+        sys.exit(128 + stop.received)
     samples = save_outputs(trainer, script_args.num_samples_to_show)
     if trainer.accelerator.is_main_process:
         print_summary(trainer, samples)

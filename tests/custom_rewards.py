@@ -20,3 +20,27 @@ def recorded_a_words(prompts, completions, trainer_state, **kwargs):
 
 
 NOT_A_FUNCTION = 42
+
+
+def fails_from_step_3(completions, trainer_state, **kwargs):
+    """A buggy reward: fine for two steps, then it raises."""
+    if trainer_state.global_step >= 2:
+        raise ValueError("lookup table is empty")
+    return [1.0] * len(completions)
+
+
+def one_value_short(completions, **kwargs):
+    return [1.0] * (len(completions) - 1)
+
+
+def text_not_number(completions, **kwargs):
+    return ["high"] * len(completions)
+
+
+def nan_for_odd(completions, **kwargs):
+    """NaN for every other completion: half of each batch is unusable."""
+    return [float("nan") if i % 2 else float(len(c)) for i, c in enumerate(completions)]
+
+
+def infinite(completions, **kwargs):
+    return [float("inf")] * len(completions)

@@ -24,7 +24,7 @@ def make_trainer(model_dir, tmp_path, completions, rewards, baseline="none", **o
 
     args = ReinforceConfig(
         output_dir=str(tmp_path), baseline=baseline, per_device_train_batch_size=len(completions),
-        max_completion_length=16, bf16=False, gradient_checkpointing=False, report_to="none", use_cpu=True,
+        max_completion_length=16, bf16=False, activation_checkpointing=False, report_to="none", use_cpu=True,
         learning_rate=1e-4, seed=0, **overrides,
     )
     dataset = Dataset.from_dict({"prompt": [PROMPT] * 4})

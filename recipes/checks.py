@@ -1,0 +1,80 @@
+"""Checks of a recipe's input that run before any model is loaded.
+
+Each failure is a `RecipeError` whose message is one line naming the problem and the fix; the
+recipe prints it to standard error and exits, without a traceback, within seconds.
+"""
+
+import difflib
+import os
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+
+class RecipeError(ValueError):
+    """Bad input, reported as one line before any expensive work starts."""
+
+
+def check_recipe_keys(config_path: str, dataclass_types) -> None:
+    """Every key of a YAML recipe must be a field of one of the recipe's argument classes."""
+    path = Path(config_path)
+    if not path.is_file():
+        raise RecipeError(f"Recipe {path} does not exist: check the --config path.")
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise RecipeError(f"Recipe {path} is not valid YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"Recipe {path} must be a YAML mapping of settings.")
+    valid = {f.name for cls in dataclass_types for f in fields(cls)} | {"env"}
+    for key in recipe:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see --help for the valid settings."
+            raise RecipeError(f"Unknown key '{key}' in recipe {path}: {hint}")
+
+
+def check_generation_sizes(training_args) -> None:
+    if training_args.max_completion_length is not None and training_args.max_completion_length <= 0:
+        raise RecipeError(
+            f"max_completion_length is {training_args.max_completion_length}: set it to a positive number of tokens."
+        )
+
+
+def check_reward_weights(reward_names: list[str], reward_weights: list[float] | None) -> None:
+    if reward_weights is not None and len(reward_weights) != len(reward_names):
+        raise RecipeError(
+            f"{len(reward_weights)} reward_weights for {len(reward_names)} reward_funcs ({', '.join(reward_names)}): "
+            "give one weight per reward, or none for equal weights."
+        )
+
+
+def looks_like_local_path(name: str) -> bool:
+    """True for what can only be a path: a Hub id is `name` or `org/name`, nothing else."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).suffix in {".json", ".jsonl", ".csv", ".parquet", ".txt"}
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def check_model_source(name_or_path: str, default_model_dir: Path) -> None:
+    """A local model must exist (the default one excepted: it is built); offline, a Hub id must be cached."""
+    if not name_or_path:
+        raise RecipeError("No model: set model_name_or_path to a local directory or a Hub id.")
+    path = Path(name_or_path).expanduser()
+    if path.resolve() == default_model_dir or path.is_dir():
+        return
+    if path.exists():
+        raise RecipeError(f"Model path {path} is a file: point model_name_or_path at the directory that holds config.json.")
+    if looks_like_local_path(name_or_path):
+        raise RecipeError(f"Model path {name_or_path} does not exist: check model_name_or_path.")
+    if is_offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name_or_path, "config.json"), str):
+            raise RecipeError(
+                f"Model '{name_or_path}' is neither a local directory nor in the Hub cache, and HF_HUB_OFFLINE=1 forbids "
+                "downloading it: download it once with network, or point model_name_or_path at a local copy."
+            )

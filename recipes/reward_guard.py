@@ -1,0 +1,92 @@
+"""Reward functions that fail in a defined way.
+
+A user's reward can raise, return the wrong number of values, a non-number, NaN or infinity. Each
+reward is wrapped in a `GuardedReward`, which turns every such fault into `None` for the samples
+concerned (TRL leaves `None` out of the advantage) and keeps a note of it. `RewardGuardMixin` then
+decides, the same way on every process:
+
+- `reward_faults: stop` (the default): all processes raise `RewardFault`, naming the reward, the fault
+  and one offending completion; the recipe saves a checkpoint of the last completed step and exits;
+- `reward_faults: skip`: training goes on without those samples; the count is logged per reward as
+  `reward_faults/<name>`.
+"""
+
+import math
+import numbers
+
+import torch
+from accelerate.utils import gather
+
+FAULT_POLICIES = ("stop", "skip")
+
+
+class RewardFault(RuntimeError):
+    pass
+
+
+class GuardedReward:
+    """A reward function with TRL's signature whose faults become `None` values and notes."""
+
+    def __init__(self, func, spec: str):
+        self.func = func
+        self.spec = spec  # as the user named it, for messages
+        self.__name__ = getattr(func, "__name__", spec)  # TRL names the reward's metrics after this
+        self.faults: list[str] = []
+
+    def __call__(self, prompts, completions, **kwargs):
+        self.faults = []
+        try:
+            values = self.func(prompts=prompts, completions=completions, **kwargs)
+        except Exception as error:  # a user's reward may fail in any way; the policy decides what follows
+            return self._fault_all(completions, f"raised {type(error).__name__}: {error}", kwargs)
+        if not isinstance(values, (list, tuple)) or len(values) != len(completions):
+            count = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+            return self._fault_all(completions, f"returned {count} values for {len(completions)} completions", kwargs)
+        checked = [self._check(value, completion) for value, completion in zip(values, completions)]
+        self._log_count(kwargs)
+        return checked
+
+    def _check(self, value, completion):
+        if value is None:
+            return None  # TRL's own way for a reward to skip a sample
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            self.faults.append(f"returned a non-number ({type(value).__name__} {value!r}) for completion {completion!r}")
+            return None
+        if not math.isfinite(value):
+            self.faults.append(f"returned {value} for completion {completion!r}")
+            return None
+        return float(value)
+
+    def _fault_all(self, completions, fault: str, kwargs):
+        self.faults = [f"{fault} (first completion: {completions[0]!r})" for _ in completions]
+        self._log_count(kwargs)
+        return [None] * len(completions)
+
+    def _log_count(self, kwargs) -> None:
+        if "log_metric" in kwargs:
+            kwargs["log_metric"](f"reward_faults/{self.__name__}", float(len(self.faults)))
+
+
+def guard_rewards(funcs: list, specs: list[str]) -> list[GuardedReward]:
+    return [GuardedReward(func, spec) for func, spec in zip(funcs, specs)]
+
+
+class RewardGuardMixin:
+    """Put before a TRL trainer class in the bases; `reward_fault_policy` is one of FAULT_POLICIES."""
+
+    reward_fault_policy = "stop"
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.reward_fault_policy == "stop":
+            first = next(
+                (f"Reward '{g.spec}' {g.faults[0]}" for g in self.reward_funcs if isinstance(g, GuardedReward) and g.faults),
+                None,
+            )
+            # Every process must stop together, also those whose own samples were fine.
+            faulty = gather(torch.tensor([first is not None], device=self.accelerator.device)).any().item()
+            if faulty:
+                raise RewardFault(first or "A reward failed on another process (see its log).")
+        return rewards

@@ -1,0 +1,176 @@
+"""Bad input, buggy rewards and interruptions, through the recipes' real entry points."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import REPO_ROOT, assert_succeeded, launch, run_script
+
+DEFAULT_RECIPE = REPO_ROOT / "recipes" / "configs" / "a_words" / "rloo.yaml"
+
+
+@pytest.fixture
+def unloadable_model(tmp_path):
+    """A directory that passes for a model path but cannot be loaded: an error from loading would show."""
+    path = tmp_path / "not-a-model"
+    path.mkdir()
+    return str(path)
+
+
+def bad_inputs(tmp_path):
+    no_prompt_column = tmp_path / "stories.jsonl"
+    no_prompt_column.write_text('{"text": "Once"}\n')
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    typo_recipe = tmp_path / "typo.yaml"
+    typo_recipe.write_text(DEFAULT_RECIPE.read_text().replace("learning_rate:", "lerning_rate:"))
+    return [
+        (["--reward_funcs", "nope"], "Unknown reward 'nope': use one of a_words"),
+        (["--reward_funcs", "no_such_pkg.rewards.fn"], "cannot import module 'no_such_pkg.rewards'"),
+        (["--reward_funcs", "tests.custom_rewards.NOT_A_FUNCTION"], "is a int, not a function"),
+        (["--reward_weights", "1.0", "0.5"], "2 reward_weights for 1 reward_funcs (a_words)"),
+        (["--dataset_name", "./missing/prompts.jsonl"], "Dataset path ./missing/prompts.jsonl does not exist"),
+        (["--dataset_name", str(no_prompt_column)], "has no column 'prompt' (it has text): set --prompt_column"),
+        (["--dataset_name", str(empty)], "is empty: give it at least one prompt"),
+        (["--per_device_train_batch_size", "7"], "generation_batch_size (7) must be divisible by num_generations (10)"),
+        (["--max_completion_length", "0"], "max_completion_length is 0: set it to a positive number"),
+        (["--config", str(typo_recipe)], "Unknown key 'lerning_rate' in recipe"),
+        (["--model_name_or_path", "./no/such/model"], "Model path ./no/such/model does not exist"),
+        (["--model_name_or_path", "nobody/uncached-model"], "neither a local directory nor in the Hub cache"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_bad_input_stops_with_one_line_before_any_model_is_loaded(tmp_path, unloadable_model, case):
+    args, message = bad_inputs(tmp_path)[case]
+    if "--model_name_or_path" not in args:
+        args = ["--model_name_or_path", unloadable_model, *args]
+    output_dir = tmp_path / "out"
+    result = run_script("rloo.py", *args, "--output_dir", str(output_dir), env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not output_dir.exists()
+
+
+def test_bad_input_under_accelerate_launch_exits_non_zero_with_the_message(unloadable_model):
+    result = launch("reinforce.py", "--model_name_or_path", unloadable_model, "--reward_funcs", "nope")
+    assert result.returncode != 0
+    assert "error: Unknown reward 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "reward, fault",
+    [
+        ("one_value_short", "returned 9 values for 10 completions"),
+        ("text_not_number", "returned a non-number (str 'high') for completion"),
+        ("infinite", "returned inf for completion"),
+        ("nan_for_odd", "returned nan for completion"),
+    ],
+)
+def test_faulty_reward_stops_the_run_naming_reward_fault_and_completion(tiny_model_dir, tmp_path, reward, fault):
+    result = run_script(
+        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"),
+        "--reward_funcs", f"tests.custom_rewards.{reward}", "--max_steps", "3", "--max_completion_length", "10",
+    )
+    assert result.returncode != 0
+    error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
+    assert error.startswith(f"error: Reward 'tests.custom_rewards.{reward}' {fault}")
+    assert "No step had completed, so nothing was saved" in error
+
+
+def test_reward_that_raises_mid_run_stops_after_saving_the_last_completed_step(tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script(
+        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
+        "--reward_funcs", "tests.custom_rewards.fails_from_step_3", "--max_steps", "5", "--max_completion_length", "10",
+    )
+    assert result.returncode != 0
+    error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
+    assert "Reward 'tests.custom_rewards.fails_from_step_3' raised ValueError: lookup table is empty" in error
+    assert "(first completion: '" in error and f"Saved {output_dir / 'checkpoint-2'}" in error
+    state = json.loads((output_dir / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+
+
+def test_skip_policy_trains_on_and_counts_the_faulty_samples(tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script(
+        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
+        "--reward_funcs", "tests.custom_rewards.nan_for_odd", "--reward_faults", "skip",
+        "--max_steps", "3", "--max_completion_length", "10",
+    )
+    assert_succeeded(result)
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    faults = [entry["reward_faults/nan_for_odd"] for entry in history if "reward_faults/nan_for_odd" in entry]
+    assert faults == [5.0, 5.0, 5.0]  # half of each batch of 10
+
+
+def start_recipe(args, env=None):
+    """A recipe run in its own process group, as a terminal runs it, with its output line by line."""
+    return subprocess.Popen(
+        args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+
+
+def signal_after_steps(process, signum, steps) -> str:
+    output, seen = [], 0
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("{'loss'"):
+            seen += 1
+            if seen == steps:
+                os.killpg(process.pid, signum)
+    process.wait(timeout=300)
+    return "".join(output)
+
+
+def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_weights(tiny_model_dir, tmp_path):
+    common = ["--model_name_or_path", str(tiny_model_dir), "--max_steps", "30", "--seed", "0"]
+    recipe = [sys.executable, str(REPO_ROOT / "recipes" / "rloo.py"), *common]
+    interrupted = tmp_path / "interrupted"
+    process = start_recipe([*recipe, "--output_dir", str(interrupted)])
+    output = signal_after_steps(process, signal.SIGTERM, steps=4)
+    assert process.returncode == 128 + signal.SIGTERM
+    checkpoints = sorted(interrupted.glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and 4 <= int(checkpoints[0].name.split("-")[1]) < 30
+    assert f"saved {checkpoints[0]}. Resume with --resume_from_checkpoint true" in output
+
+    assert_succeeded(run_script("rloo.py", *common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "true"))
+    assert_succeeded(run_script("rloo.py", *common, "--output_dir", str(tmp_path / "uninterrupted")))
+    resumed = load_file(interrupted / "model.safetensors")
+    uninterrupted = load_file(tmp_path / "uninterrupted" / "model.safetensors")
+    for name, tensor in uninterrupted.items():
+        torch.testing.assert_close(resumed[name], tensor, atol=1e-5, rtol=1e-4)
+
+
+def test_ctrl_c_under_accelerate_launch_stops_cleanly_with_a_checkpoint(tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    process = start_recipe([
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+        str(REPO_ROOT / "recipes" / "reinforce.py"), "--model_name_or_path", str(tiny_model_dir),
+        "--output_dir", str(output_dir), "--baseline", "moving_average", "--max_steps", "200",
+    ])
+    output = signal_after_steps(process, signal.SIGINT, steps=3)
+    assert process.returncode != 0
+    assert "Stopped by signal 2 after step" in output and "Traceback" not in output.split("Stopped by signal")[0]
+    checkpoint = next(output_dir.glob("checkpoint-*"))
+    assert (checkpoint / "reinforce_baseline.json").is_file()
+
+
+def test_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
+    from recipes.reinforce_trainer import ReinforceConfig
+    from recipes.runner import parse_args
+
+    _, training_args, _ = parse_args(ReinforceConfig, REPO_ROOT / "recipes" / "configs" / "a_words" / "reinforce.yaml", [])
+    assert training_args.trust_remote_code is False
+    _, training_args, _ = parse_args(ReinforceConfig, DEFAULT_RECIPE, ["--trust_remote_code", "true"])
+    assert training_args.trust_remote_code is True
