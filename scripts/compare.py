@@ -201,7 +201,8 @@ def write_report(results: dict, arms: list[Arm], max_reward: float, args: Compar
                 "scale_rewards", "loss_type", "beta", "temperature", "max_completion_length")
         shown = ", ".join(f"{k}={arm.settings[k]}" for k in keys if k in arm.settings)
         where = arm.config.relative_to(REPO_ROOT) if arm.config.is_relative_to(REPO_ROOT) else arm.config
-        settings.append(f"- `{arm.name}` ({where}, {arm.generations_per_step} generations per step): {shown}")
+        per_step = f"{arm.generations_per_step} generation{'s' if arm.generations_per_step != 1 else ''} per step"
+        settings.append(f"- `{arm.name}` ({where}, {per_step}): {shown}")
     completions = [
         f"- {arm} seed {seed}: `{run['last_completion'].strip()}`"
         for arm, arm_results in results.items()

@@ -1,0 +1,273 @@
+"""How fast the recipes turn compute into reward, against the floor of a plain PyTorch loop.
+
+    python scripts/benchmark.py                                  # tiny model, 10 generations x 100 tokens, CPU
+    python scripts/benchmark.py --quick true                     # a few steps, for a smoke test
+    python scripts/benchmark.py --model_name_or_path Qwen/Qwen2.5-0.5B --dtype bfloat16 --device cuda --use_peft true
+
+In one process, one after another (so the machine's drift cancels in the ratios), on the same model,
+prompt, batch and completion length, it times:
+
+- the RLOO recipe's trainer (`recipes/rloo.py`'s settings, TRL's RLOOTrainer),
+- the REINFORCE recipe's trainer with as many generations per step (one per prompt),
+- the floor: a minimal loop doing the same work with plain PyTorch (the model's `generate`, the
+  reward, one advantage-weighted log-likelihood step with AdamW), i.e. what the work costs without
+  any framework.
+
+Each step is split into generation (the model's `generate`), scoring (the reward functions) and
+update (everything else: TRL's extra log-probability pass, the loss, backward, optimizer). Warm-up
+steps are left out. The table goes to standard output, the numbers to `--json_path` as well.
+"""
+
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import HfArgumentParser, TrainerCallback
+
+from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
+
+CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
+
+
+@dataclass
+class BenchmarkArguments:
+    model_name_or_path: str = field(default=str(DEFAULT_TINY_MODEL_DIR), metadata={"help": "Model directory or Hub id."})
+    batch: int = field(default=10, metadata={"help": "Generations per step (RLOO: one prompt x batch)."})
+    completion_length: int = field(default=100, metadata={"help": "Tokens per completion (max_completion_length)."})
+    dtype: str = field(default="float32", metadata={"help": "float32 or bfloat16."})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda."})
+    steps: int = field(default=10, metadata={"help": "Timed steps per contender."})
+    warmup_steps: int = field(default=2, metadata={"help": "Untimed steps first."})
+    use_peft: bool = field(default=False, metadata={"help": "Train a LoRA adapter (r=16, all linear layers)."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
+    quick: bool = field(default=False, metadata={"help": "2 timed steps, 1 warm-up, 20-token completions."})
+    json_path: str = field(default="outputs/benchmark.json", metadata={"help": "Where to write the numbers."})
+
+
+class PhaseTimer:
+    """Seconds spent in named phases, per training step."""
+
+    def __init__(self):
+        self.steps: list[dict[str, float]] = []
+        self.current: dict[str, float] = {}
+
+    def wrap(self, phase: str, func):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.current[phase] = self.current.get(phase, 0.0) + time.perf_counter() - start
+
+        return timed
+
+    def begin(self):
+        self.current = {"start": time.perf_counter()}
+
+    def end(self, tokens: int):
+        total = time.perf_counter() - self.current.pop("start")
+        generation, scoring = self.current.get("generation", 0.0), self.current.get("scoring", 0.0)
+        self.steps.append({"total": total, "generation": generation, "scoring": scoring,
+                           "update": total - generation - scoring, "tokens": tokens})
+        self.current = {}
+
+
+class StepTimes(TrainerCallback):
+    """A step lasts from its beginning to the next one's, so the trainer's logging after it counts too."""
+
+    def __init__(self, timer: PhaseTimer, trainer):
+        self.timer, self.trainer = timer, trainer
+        self.tokens = 0
+
+    def _close_step(self):
+        if "start" in self.timer.current:
+            self.timer.end(self.tokens)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._close_step()
+        self.timer.begin()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        lengths = self.trainer._metrics["train"].get("completions/mean_length") or [0]
+        self.tokens = int(lengths[-1] * self.trainer.args.generation_batch_size)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._close_step()
+
+
+class PeakMemory:
+    """Peak memory of one contender: CUDA's allocator peak, or the process's resident-set peak on CPU."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def reset(self):
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            Path("/proc/self/clear_refs").write_text("5")  # Linux: restart the VmHWM high-water mark
+
+    def read_mib(self) -> float:
+        if self.device == "cuda":
+            return torch.cuda.max_memory_allocated() / 2**20
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
+
+
+def recipe_overrides(args: BenchmarkArguments, output_dir: str) -> list[str]:
+    overrides = [
+        "--model_name_or_path", args.model_name_or_path, "--output_dir", output_dir, "--overwrite_output_dir", "true",
+        "--max_completion_length", str(args.completion_length), "--per_device_train_batch_size", str(args.batch),
+        "--max_steps", str(args.warmup_steps + args.steps), "--dtype", args.dtype,
+        "--bf16", str(args.dtype == "bfloat16").lower(), "--use_cpu", str(args.device == "cpu").lower(),
+        "--activation_checkpointing", str(args.gradient_checkpointing).lower(),
+        "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--logging_steps", "1",
+    ]
+    if args.use_peft:
+        overrides += ["--use_peft", "true", "--lora_target_modules", "all-linear"]
+    return overrides
+
+
+def time_recipe(name: str, config_class, trainer_class, config: Path, extra: list[str], args, memory) -> dict:
+    from recipes.runner import build_trainer, parse_args
+
+    with tempfile.TemporaryDirectory() as output_dir:
+        script_args, training_args, model_args = parse_args(config_class, config, recipe_overrides(args, output_dir) + extra)
+        trainer = build_trainer(trainer_class, script_args, training_args, model_args)
+        timer = PhaseTimer()
+        trainer._generate = timer.wrap("generation", trainer._generate)
+        for guarded in trainer.reward_funcs:
+            guarded.func = timer.wrap("scoring", guarded.func)
+        trainer.add_callback(StepTimes(timer, trainer))
+        memory.reset()
+        trainer.train()
+        peak = memory.read_mib()
+        rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
+    return summarise(name, timer.steps[args.warmup_steps :], args.batch, peak, rewards)
+
+
+def time_floor(args: BenchmarkArguments, memory) -> dict:
+    """The same work with no framework: generate, score, one REINFORCE/RLOO step with AdamW."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rewards import a_words
+
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=dtype).to(args.device)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    if args.use_peft:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    prompt = tokenizer(["Once upon a time"] * args.batch, return_tensors="pt").to(args.device)
+    prompt_length = prompt["input_ids"].shape[1]
+    timer = PhaseTimer()
+    memory.reset()
+    for _ in range(args.warmup_steps + args.steps):
+        timer.begin()
+        start = time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            sequences = model.generate(
+                **prompt, do_sample=True, max_new_tokens=args.completion_length, top_k=0, top_p=1.0, temperature=1.0,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        timer.current["generation"] = time.perf_counter() - start
+        completion_ids = sequences[:, prompt_length:]
+        # Tokens up to and including the first EOS belong to the completion; the rest is padding.
+        is_eos = completion_ids == tokenizer.eos_token_id
+        first_eos = torch.where(is_eos.any(1), is_eos.int().argmax(1), completion_ids.shape[1])
+        mask = (torch.arange(completion_ids.shape[1], device=args.device)[None] <= first_eos[:, None]).float()
+
+        start = time.perf_counter()
+        texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+        rewards = torch.tensor(a_words(completions=texts), device=args.device)
+        timer.current["scoring"] = time.perf_counter() - start
+
+        model.train()
+        advantages = rewards - (rewards.sum() - rewards) / (len(rewards) - 1)  # leave-one-out
+        attention = torch.cat([prompt["attention_mask"], mask.long()], dim=1)
+        logits = model(input_ids=sequences, attention_mask=attention).logits[:, prompt_length - 1 : -1].float()
+        token_logps = torch.log_softmax(logits, -1).gather(2, completion_ids.unsqueeze(2)).squeeze(2)
+        loss = -(advantages * (token_logps * mask).sum(1)).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timer.end(tokens=int(mask.sum().item()))
+    peak = memory.read_mib()
+    return summarise("floor (plain PyTorch)", timer.steps[args.warmup_steps :], args.batch, peak, [])
+
+
+def summarise(name: str, steps: list[dict], batch: int, peak_mib: float, rewards: list[float]) -> dict:
+    total = sum(step["total"] for step in steps)
+    return {
+        "name": name,
+        "seconds_per_step": total / len(steps),
+        "generation_s": statistics.fmean(step["generation"] for step in steps),
+        "scoring_s": statistics.fmean(step["scoring"] for step in steps),
+        "update_s": statistics.fmean(step["update"] for step in steps),
+        "generations_per_s": batch * len(steps) / total,
+        "tokens_per_s": sum(step["tokens"] for step in steps) / total,
+        "peak_memory_mib": peak_mib,
+        "final_reward": rewards[-1] if rewards else math.nan,
+    }
+
+
+def table(results: list[dict], floor: dict) -> str:
+    lines = [
+        "| contender | s/step | generation | scoring | update | generations/s | tokens/s | peak MiB | vs floor |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['seconds_per_step']:.3f} | {r['generation_s']:.3f} | {r['scoring_s']:.4f} | "
+            f"{r['update_s']:.3f} | {r['generations_per_s']:.1f} | {r['tokens_per_s']:.0f} | "
+            f"{r['peak_memory_mib']:.0f} | {r['generations_per_s'] / floor['generations_per_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
+    if args.quick:
+        args.steps, args.warmup_steps, args.completion_length = 2, 1, 20
+    if args.batch < 2:
+        sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
+    from trl import RLOOConfig, RLOOTrainer
+
+    from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer
+
+    ensure_default_model(args.model_name_or_path)
+    memory = PeakMemory(args.device)
+    results = [
+        time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
+                    ["--num_generations", str(args.batch)], args, memory),
+        time_recipe("REINFORCE trainer", ReinforceConfig, ReinforceTrainer, CONFIG_DIR / "reinforce.yaml",
+                    ["--num_generations", "1"], args, memory),
+        time_floor(args, memory),
+    ]
+    floor = results[-1]
+    rloo, reinforce = results[0], results[1]
+    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"\n{args.batch} generations x {args.completion_length} tokens per step, {args.dtype}, {device}, "
+          f"{args.steps} timed steps after {args.warmup_steps} warm-up\n")
+    print(table(results, floor))
+    print(f"\nREINFORCE / RLOO generations per second: {reinforce['generations_per_s'] / rloo['generations_per_s']:.2f}")
+    path = Path(args.json_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"settings": asdict(args), "device": device, "results": results}, indent=2))
+    print(f"numbers in {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp_path):
+    json_path = tmp_path / "bench.json"
+    command = [
+        sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), "--quick", "true", "--batch", "4",
+        "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path),
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    numbers = json.loads(json_path.read_text())
+    names = [r["name"] for r in numbers["results"]]
+    assert names == ["RLOO trainer", "REINFORCE trainer", "floor (plain PyTorch)"]
+    for r in numbers["results"]:
+        for key in ("seconds_per_step", "generation_s", "scoring_s", "update_s", "generations_per_s", "tokens_per_s",
+                    "peak_memory_mib"):
+            assert r[key] > 0, (r["name"], key)
+        # The phases add up to the step.
+        assert abs(r["generation_s"] + r["scoring_s"] + r["update_s"] - r["seconds_per_step"]) < 1e-6
+        assert r["generations_per_s"] * r["seconds_per_step"] == pytest.approx(4)
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == names
+    assert "REINFORCE / RLOO generations per second:" in result.stdout
