@@ -20,6 +20,7 @@ steps are left out. The table goes to standard output, the numbers to `--json_pa
 
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -247,6 +248,10 @@ def main() -> None:
 
     from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer
 
+    if Path(args.model_name_or_path).exists():
+        args.model_name_or_path = str(Path(args.model_name_or_path).resolve())
+    json_path = Path(args.json_path).resolve()
+    os.chdir(REPO_ROOT)  # the recipes name their prompts relative to the repository root
     ensure_default_model(args.model_name_or_path)
     memory = PeakMemory(args.device)
     results = [
@@ -263,10 +268,9 @@ def main() -> None:
           f"{args.steps} timed steps after {args.warmup_steps} warm-up\n")
     print(table(results, floor))
     print(f"\nREINFORCE / RLOO generations per second: {reinforce['generations_per_s'] / rloo['generations_per_s']:.2f}")
-    path = Path(args.json_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"settings": asdict(args), "device": device, "results": results}, indent=2))
-    print(f"numbers in {path}")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"settings": asdict(args), "device": device, "results": results}, indent=2))
+    print(f"numbers in {json_path}")
 
 
 if __name__ == "__main__":
