@@ -135,3 +135,20 @@ def test_config_accepts_one_generation_and_keeps_the_text_defaults(tmp_path):
 def test_config_keeps_the_other_validations(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         ReinforceConfig(output_dir=str(tmp_path), bf16=False, use_cpu=True, **overrides)
+
+
+def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo(tiny_model_dir, tmp_path):
+    beta = 0.1
+    trainer, prompt_ids, completion_ids = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, beta=beta)
+    with torch.no_grad():  # move the policy away from the reference, so the KL is not zero
+        for p in trainer.model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    with torch.no_grad():
+        kl = [
+            (sequence_logprob(trainer.model, prompt_ids, c) - sequence_logprob(trainer.ref_model, prompt_ids, c)).item()
+            for c in completion_ids
+        ]
+    assert any(abs(k) > 0.01 for k in kl)
+    expected = [r - beta * k for r, k in zip(REWARDS, kl)]
+    assert batch["advantages"].tolist() == pytest.approx(expected, abs=1e-4)
