@@ -176,6 +176,12 @@ def print_summary(trainer, samples: list[dict]) -> None:
     print(f"outputs: {trainer.args.output_dir} (model, tokenizer, trainer_state.json, samples.jsonl)")
 
 
+def end_together(trainer) -> None:
+    """Tear the process group down on all processes at once: a gloo group whose peer has exited can hang."""
+    trainer.accelerator.wait_for_everyone()
+    trainer.end()
+
+
 def last_checkpoint(trainer) -> str:
     return str(Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}")
 
@@ -202,12 +208,9 @@ def main(config_class, trainer_class, default_config: Path, argv: list[str] | No
         if trainer.accelerator.is_main_process:
             print(f"Stopped by signal {stop.received} after step {stop.stopped_at_step}; saved "
                   f"{last_checkpoint(trainer)}. Resume with --resume_from_checkpoint true.", file=sys.stderr)
-        trainer.accelerator.wait_for_everyone()
-        trainer.end()
+        end_together(trainer)
         sys.exit(128 + stop.received)
     samples = save_outputs(trainer, script_args.num_samples_to_show)
     if trainer.accelerator.is_main_process:
         print_summary(trainer, samples)
-    # Tear the process group down together: a gloo group whose peer has already exited can hang.
-    trainer.accelerator.wait_for_everyone()
-    trainer.end()
+    end_together(trainer)

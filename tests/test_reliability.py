@@ -161,7 +161,9 @@ def test_ctrl_c_under_accelerate_launch_stops_cleanly_with_a_checkpoint(tiny_mod
     ])
     output = signal_after_steps(process, signal.SIGINT, steps=3)
     assert process.returncode != 0
-    assert "Stopped by signal 2 after step" in output and "Traceback" not in output.split("Stopped by signal")[0]
+    assert "Stopped by signal 2 after step" in output
+    # accelerate's launcher may print its own KeyboardInterrupt traceback; none comes from the recipe.
+    assert f'File "{REPO_ROOT / "recipes"}' not in output
     checkpoint = next(output_dir.glob("checkpoint-*"))
     assert (checkpoint / "reinforce_baseline.json").is_file()
 
