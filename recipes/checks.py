@@ -11,6 +11,9 @@ from pathlib import Path
 
 import yaml
 
+# File suffix -> the `datasets` builder that reads it: what a local data file looks like.
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+
 
 class RecipeError(ValueError):
     """Bad input, reported as one line before any expensive work starts."""
@@ -52,7 +55,7 @@ def check_reward_weights(reward_names: list[str], reward_weights: list[float] | 
 
 def looks_like_local_path(name: str) -> bool:
     """True for what can only be a path: a Hub id is `name` or `org/name`, nothing else."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).suffix in {".json", ".jsonl", ".csv", ".parquet", ".txt"}
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).suffix in FILE_BUILDERS
 
 
 def is_offline() -> bool:

@@ -2,10 +2,7 @@
 
 from pathlib import Path
 
-from recipes.checks import RecipeError, is_offline, looks_like_local_path
-
-# File suffix -> the `datasets` builder that reads it.
-FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+from recipes.checks import FILE_BUILDERS, RecipeError, is_offline, looks_like_local_path
 
 
 def load_prompts(name_or_path: str, config: str | None, split: str, prompt_column: str, min_rows: int = 1):

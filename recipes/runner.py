@@ -20,6 +20,7 @@ from recipes.checks import (
     check_recipe_keys,
     check_reward_weights,
 )
+from recipes.reward_guard import FAULT_POLICIES
 from rewards import UnknownRewardError
 from rewards.text import completion_text
 
@@ -50,7 +51,7 @@ class RecipeArguments(ScriptArguments):
         metadata={
             "help": "What a reward that raises or returns a bad value does: 'stop' saves a checkpoint and stops the "
             "run, naming the fault; 'skip' leaves those samples out (as None) and logs reward_faults/<name>.",
-            "choices": ["stop", "skip"],
+            "choices": list(FAULT_POLICIES),
         },
     )
     num_samples_to_show: int = field(

@@ -1,6 +1,6 @@
 """Compare recipes on the a-word task: several seeds each, the same budget of generations, one plot.
 
-    python scripts/compare.py                                   # the default sweep (about 15 minutes on 2 cores)
+    python scripts/compare.py                                   # the default sweep (about 18 minutes on 2 cores)
     python scripts/compare.py --configs recipes/configs/a_words/reinforce.yaml recipes/configs/a_words/rloo.yaml \\
         --seeds 0 1 --generations 300 --output_dir outputs/my_sweep
 
@@ -79,8 +79,8 @@ def rolling_mean(values: list[float], window: int) -> list[float]:
     return means
 
 
-def run_once(arm: Arm, seed: int, run_dir: Path, args: CompareArguments, progress) -> float:
-    """Train one recipe with one seed; returns wall-clock seconds. Progress advances per generation."""
+def run_once(arm: Arm, seed: int, run_dir: Path, args: CompareArguments, progress) -> None:
+    """Train one recipe with one seed; progress advances per generation."""
     steps = args.generations // arm.generations_per_step
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
@@ -93,7 +93,7 @@ def run_once(arm: Arm, seed: int, run_dir: Path, args: CompareArguments, progres
             command += [f"--{key}", str(getattr(args, key))]
     run_dir.mkdir(parents=True, exist_ok=True)
     completions = run_dir / "completions.jsonl"
-    start, done = time.time(), 0
+    done = 0
     with open(run_dir / "train.log", "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         while process.poll() is None:
@@ -105,7 +105,6 @@ def run_once(arm: Arm, seed: int, run_dir: Path, args: CompareArguments, progres
     if process.returncode != 0:
         sys.exit(f"error: {arm.name} seed {seed} failed (exit {process.returncode}); see {run_dir / 'train.log'}")
     progress.update(steps * arm.generations_per_step - done)
-    return time.time() - start
 
 
 def summarise_run(run_dir: Path, max_reward: float, window: int) -> dict:
