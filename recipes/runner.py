@@ -36,6 +36,13 @@ class RecipeArguments(ScriptArguments):
             "`package.module.function` to your own. Weight them with `--reward_weights`."
         },
     )
+    reward_kwargs: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Settings of the rewards, by reward name: in YAML a mapping such as {format: {pattern: '...'}}, "
+            "on the command line the same as JSON."
+        },
+    )
     prompt_column: str = field(
         default="prompt", metadata={"help": "Dataset column holding the prompts (renamed to `prompt` for TRL)."}
     )
@@ -70,6 +77,14 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
         script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
         raise RecipeError(" ".join(str(error).split())) from None
+    if isinstance(script_args.reward_kwargs, str):
+        try:
+            script_args.reward_kwargs = json.loads(script_args.reward_kwargs)
+        except json.JSONDecodeError as error:
+            raise RecipeError(f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
+                              '\'{"format": {"pattern": "^<answer>"}}\'.') from None
+    if script_args.reward_kwargs is not None and not isinstance(script_args.reward_kwargs, dict):
+        raise RecipeError("reward_kwargs must map reward names to their settings, such as {format: {pattern: '^<answer>'}}.")
     if str(training_args.resume_from_checkpoint).lower() == "true":
         training_args.resume_from_checkpoint = True  # the latest checkpoint in output_dir
     return script_args, training_args, model_args
@@ -106,7 +121,9 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
     from rewards import get_reward_funcs
 
-    reward_funcs = guard_rewards(get_reward_funcs(script_args.reward_funcs), script_args.reward_funcs)
+    reward_funcs = guard_rewards(
+        get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs), script_args.reward_funcs
+    )
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
     check_output_dir(script_args, training_args)

@@ -4,9 +4,14 @@ Every reward takes TRL's reward signature, `fn(prompts, completions, **kwargs) -
 (extra dataset columns arrive as keyword arguments), so it can be handed to any TRL trainer as is.
 Recipes name rewards in `reward_funcs`: a short name from `REWARD_FUNCS`, or the dotted path
 `package.module.function` of a function in the user's own code.
+
+A reward's own settings (a regular expression, a target length, a reward model's path) are keyword
+parameters of the function with defaults; `reward_kwargs` in a recipe binds them by reward name.
 """
 
+import functools
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -51,5 +56,42 @@ def get_reward_func(name: str) -> Callable:
     return func
 
 
-def get_reward_funcs(names: list[str]) -> list[Callable]:
-    return [get_reward_func(name) for name in names]
+# What TRL passes every reward; not settings a recipe may bind.
+_CALL_ARGUMENTS = {"prompts", "completions", "completion_ids", "trainer_state", "log_metric", "log_extra"}
+
+
+def bind_settings(func: Callable, name: str, settings: dict) -> Callable:
+    """`func` with its keyword `settings` fixed, keeping its name (TRL names the reward's metrics after it)."""
+    parameters = inspect.signature(func).parameters
+    accepted = [
+        parameter
+        for parameter, spec in parameters.items()
+        if spec.kind in (spec.POSITIONAL_OR_KEYWORD, spec.KEYWORD_ONLY) and parameter not in _CALL_ARGUMENTS
+    ]
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        takes = ", ".join(accepted) or "no settings"
+        raise UnknownRewardError(f"Reward '{name}' has no setting {', '.join(map(repr, unknown))}: it takes {takes}.")
+    return functools.update_wrapper(functools.partial(func, **settings), func)
+
+
+def get_reward_funcs(names: list[str], settings: dict[str, dict] | None = None) -> list[Callable]:
+    """The rewards `names`, each with its settings from `settings` (reward name -> keyword arguments) bound."""
+    settings = settings or {}
+    stray = [name for name in settings if name not in names]
+    if stray:
+        raise UnknownRewardError(
+            f"reward_kwargs names '{stray[0]}', which is not in reward_funcs ({', '.join(names)}): "
+            "key reward_kwargs by the reward names as listed in reward_funcs."
+        )
+    funcs = []
+    for name in names:
+        func = get_reward_func(name)
+        if settings.get(name):
+            if not isinstance(settings[name], dict):
+                raise UnknownRewardError(
+                    f"reward_kwargs['{name}'] is a {type(settings[name]).__name__}: give a mapping of setting -> value."
+                )
+            func = bind_settings(func, name, settings[name])
+        funcs.append(func)
+    return funcs
