@@ -53,6 +53,21 @@ def check_reward_weights(reward_names: list[str], reward_weights: list[float] | 
         )
 
 
+def check_reward_settings(funcs: list, names: list[str], columns: list[str]) -> None:
+    """Call each of the registry's rewards on an empty batch, so that a bad setting or a missing answer
+    column fails now rather than at the first step. User rewards are left alone: not every function
+    takes an empty batch."""
+    from rewards import REWARD_FUNCS
+
+    empty_columns = {column: [] for column in columns if column != "prompt"}  # TRL passes the other columns
+    for func, name in zip(funcs, names):
+        if name in REWARD_FUNCS:
+            try:
+                func(prompts=[], completions=[], completion_ids=[], **empty_columns)
+            except ValueError as error:
+                raise RecipeError(" ".join(str(error).split())) from None
+
+
 def looks_like_local_path(name: str) -> bool:
     """True for what can only be a path: a Hub id is `name` or `org/name`, nothing else."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).suffix in FILE_BUILDERS

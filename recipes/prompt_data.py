@@ -1,12 +1,27 @@
-"""Prompts for the trainers, from a Hub data set, a local data set directory, or a local file."""
+"""Prompts for the trainers, from a Hub data set, a local data set directory, or a local file.
+
+A prompt is plain text, which the policy continues as is (base models), or a conversation, a list
+of chat messages that TRL renders with the model's chat template (instruct models). Text prompts
+become conversations with `conversational` (or a `system_prompt`). Every other column of the data
+set, an answer for instance, reaches the rewards as a keyword argument.
+"""
 
 from pathlib import Path
 
 from recipes.checks import FILE_BUILDERS, RecipeError, is_offline, looks_like_local_path
 
 
-def load_prompts(name_or_path: str, config: str | None, split: str, prompt_column: str, min_rows: int = 1):
-    """The `split` of the data set, its prompt column named `prompt`, repeated until it fills a generation batch."""
+def load_prompts(
+    name_or_path: str,
+    config: str | None,
+    split: str,
+    prompt_column: str,
+    min_rows: int = 1,
+    conversational: bool = False,
+    system_prompt: str | None = None,
+):
+    """The `split` of the data set, its prompt column named `prompt` (as conversations if asked), repeated
+    until it fills a generation batch."""
     from datasets import concatenate_datasets, load_dataset
 
     if not name_or_path:
@@ -38,7 +53,18 @@ def load_prompts(name_or_path: str, config: str | None, split: str, prompt_colum
         dataset = dataset.rename_column(prompt_column, "prompt")
     if len(dataset) == 0:
         raise RecipeError(f"Dataset {name_or_path} (split '{split}') is empty: give it at least one prompt.")
+    if conversational or system_prompt:
+        dataset = dataset.map(lambda row: {"prompt": as_conversation(row["prompt"], system_prompt)})
     # Every generation batch draws `min_rows` distinct rows; a smaller set (one prompt, say) is repeated.
     if len(dataset) < min_rows:
         dataset = concatenate_datasets([dataset] * -(-min_rows // len(dataset)))
     return dataset
+
+
+def as_conversation(prompt, system_prompt: str | None) -> list[dict]:
+    """A text prompt as the user's message, after the system prompt if any; a conversation gets the system prompt
+    unless it has one."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    if system_prompt and messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": system_prompt}, *messages]
+    return messages

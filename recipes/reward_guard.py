@@ -30,7 +30,8 @@ class GuardedReward:
     def __init__(self, func, spec: str):
         self.func = func
         self.spec = spec  # as the user named it, for messages
-        self.__name__ = getattr(func, "__name__", spec)  # TRL names the reward's metrics after this
+        # TRL names the reward's metrics after this: the registry name, or the function's name in a dotted path.
+        self.__name__ = spec.rsplit(".", 1)[-1]
         self.faults: list[str] = []
 
     def __call__(self, prompts, completions, **kwargs):

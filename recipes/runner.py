@@ -18,6 +18,7 @@ from recipes.checks import (
     check_generation_sizes,
     check_model_source,
     check_recipe_keys,
+    check_reward_settings,
     check_reward_weights,
 )
 from recipes.reward_guard import FAULT_POLICIES
@@ -45,6 +46,13 @@ class RecipeArguments(ScriptArguments):
     )
     prompt_column: str = field(
         default="prompt", metadata={"help": "Dataset column holding the prompts (renamed to `prompt` for TRL)."}
+    )
+    conversational: bool = field(
+        default=False,
+        metadata={"help": "Send text prompts as a user message through the model's chat template (instruct models)."},
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "A system message before every prompt; implies conversational."}
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow training into an output directory that already holds files."}
@@ -110,20 +118,20 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     """Check the input, make sure the model exists, load prompts and construct the trainer.
 
     Every check runs before the model is loaded (or built). The trainer class gets the collapse
-    diagnostics (`recipes.diagnostics`) and the reward fault policy (`recipes.reward_guard`) mixed in.
+    diagnostics (`recipes.diagnostics`) and the reward fault policy (`recipes.reward_guard`) mixed in,
+    and RLOOTrainer and its subclasses skip the log-probability pass they do not need (`recipes.single_pass`).
     """
-    from trl import get_peft_config
+    from trl import RLOOTrainer, get_peft_config
 
     from recipes.diagnostics import CollapseDiagnosticsMixin
     from recipes.interrupt import StopOnSignal
     from recipes.prompt_data import load_prompts
     from recipes.reward_guard import RewardGuardMixin, guard_rewards
+    from recipes.single_pass import SinglePassMixin
     from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
     from rewards import get_reward_funcs
 
-    reward_funcs = guard_rewards(
-        get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs), script_args.reward_funcs
-    )
+    reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
     check_output_dir(script_args, training_args)
@@ -134,7 +142,10 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         split=script_args.dataset_train_split,
         prompt_column=script_args.prompt_column,
         min_rows=rows_per_generation_batch(training_args),
+        conversational=script_args.conversational,
+        system_prompt=script_args.system_prompt,
     )
+    check_reward_settings(reward_funcs, script_args.reward_funcs, dataset.column_names)
     ensure_default_model(model_args.model_name_or_path)
     model_init_kwargs = {
         "revision": model_args.model_revision,
@@ -143,10 +154,13 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         **(training_args.model_init_kwargs or {}),
     }
     training_args.model_init_kwargs = model_init_kwargs
-    recipe_class = type(trainer_class.__name__, (CollapseDiagnosticsMixin, RewardGuardMixin, trainer_class), {})
+    mixins = (CollapseDiagnosticsMixin, RewardGuardMixin)
+    if issubclass(trainer_class, RLOOTrainer):
+        mixins += (SinglePassMixin,)
+    recipe_class = type(trainer_class.__name__, (*mixins, trainer_class), {})
     trainer = recipe_class(
         model=model_args.model_name_or_path,
-        reward_funcs=reward_funcs,
+        reward_funcs=guard_rewards(reward_funcs, script_args.reward_funcs),
         args=training_args,
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),

@@ -17,9 +17,18 @@ import sys
 from collections.abc import Callable
 
 from rewards.a_words import a_words
+from rewards.format import format_reward
+from rewards.length import length_penalty, repetition_penalty
+from rewards.math_accuracy import math_accuracy
+from rewards.reward_model import reward_model
 
 REWARD_FUNCS: dict[str, Callable] = {
     "a_words": a_words,
+    "math_accuracy": math_accuracy,
+    "format": format_reward,
+    "length": length_penalty,
+    "repetition": repetition_penalty,
+    "reward_model": reward_model,
 }
 
 

@@ -14,8 +14,13 @@ prompt, batch and completion length, it times:
   any framework.
 
 Each step is split into generation (the model's `generate`), scoring (the reward functions) and
-update (everything else: TRL's extra log-probability pass, the loss, backward, optimizer). Warm-up
-steps are left out. The table goes to standard output, the numbers to `--json_path` as well.
+update (everything else: the loss, backward, optimizer, logging). Warm-up steps are left out.
+
+Then, what a user waits for: the default RLOO recipe (`recipes/configs/a_words/rloo.yaml` as it
+is) trained from scratch once per seed in `--time_to_reward_seeds`, stopped when a step's mean reward
+first reaches `--reward_target` of the maximum a-word reward; its wall-clock training time and the
+generations it took, with the median over seeds. The table goes to standard output, the numbers to
+`--json_path` as well.
 """
 
 import json
@@ -29,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import HfArgumentParser, TrainerCallback
+from transformers import HfArgumentParser, PrinterCallback, TrainerCallback
 
 from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
 
@@ -47,7 +52,15 @@ class BenchmarkArguments:
     warmup_steps: int = field(default=2, metadata={"help": "Untimed steps first."})
     use_peft: bool = field(default=False, metadata={"help": "Train a LoRA adapter (r=16, all linear layers)."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
-    quick: bool = field(default=False, metadata={"help": "2 timed steps, 1 warm-up, 20-token completions."})
+    time_to_reward: bool = field(default=True, metadata={"help": "Also time the default RLOO recipe to the reward target."})
+    time_to_reward_seeds: list[int] = field(
+        default_factory=lambda: [0, 1, 2],
+        metadata={"help": "Seeds of the default RLOO recipe's runs to the reward target; the median is reported."},
+    )
+    reward_target: float = field(default=0.9, metadata={"help": "Fraction of the maximum a-word reward to reach."})
+    quick: bool = field(
+        default=False, metadata={"help": "2 timed steps, 1 warm-up, 20-token completions, one time-to-reward seed."}
+    )
     json_path: str = field(default="outputs/benchmark.json", metadata={"help": "Where to write the numbers."})
 
 
@@ -141,6 +154,7 @@ def time_recipe(name: str, config_class, trainer_class, config: Path, extra: lis
     with tempfile.TemporaryDirectory() as output_dir:
         script_args, training_args, model_args = parse_args(config_class, config, recipe_overrides(args, output_dir) + extra)
         trainer = build_trainer(trainer_class, script_args, training_args, model_args)
+        trainer.remove_callback(PrinterCallback)  # without a progress bar the trainer prints every log; keep the table readable
         timer = PhaseTimer()
         trainer._generate = timer.wrap("generation", trainer._generate)
         for guarded in trainer.reward_funcs:
@@ -151,6 +165,57 @@ def time_recipe(name: str, config_class, trainer_class, config: Path, extra: lis
         peak = memory.read_mib()
         rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
     return summarise(name, timer.steps[args.warmup_steps :], args.batch, peak, rewards)
+
+
+class StopAtReward(TrainerCallback):
+    """Notes the wall-clock time and step at which a step's mean reward first reaches `target`, and stops there."""
+
+    def __init__(self, target: float):
+        self.target = target
+        self.reached: dict | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.reached is None and (logs or {}).get("reward", -math.inf) >= self.target:
+            self.reached = {"seconds": time.perf_counter() - self.start, "steps": state.global_step,
+                            "generations": state.global_step * args.generation_batch_size}
+            control.should_training_stop = True
+
+
+def time_to_reward(args: BenchmarkArguments) -> dict:
+    """The default RLOO recipe, once per seed, until its mean reward reaches the target; medians over seeds."""
+    from transformers import AutoTokenizer
+    from trl import RLOOConfig, RLOOTrainer
+
+    from recipes.runner import build_trainer, parse_args
+    from rewards.a_words import max_a_words
+
+    runs = []
+    for seed in args.time_to_reward_seeds:
+        with tempfile.TemporaryDirectory() as output_dir:
+            overrides = [
+                "--model_name_or_path", args.model_name_or_path, "--output_dir", output_dir, "--seed", str(seed),
+                "--use_cpu", str(args.device == "cpu").lower(), "--report_to", "none", "--disable_tqdm", "true",
+            ]
+            script_args, training_args, model_args = parse_args(RLOOConfig, CONFIG_DIR / "rloo.yaml", overrides)
+            maximum = max_a_words(AutoTokenizer.from_pretrained(args.model_name_or_path),
+                                  training_args.max_completion_length)
+            trainer = build_trainer(RLOOTrainer, script_args, training_args, model_args)
+            trainer.remove_callback(PrinterCallback)
+            stop = StopAtReward(args.reward_target * maximum)
+            trainer.add_callback(stop)
+            trainer.train()
+        runs.append({"seed": seed, "reached": stop.reached is not None, **(stop.reached or {})})
+    reached = [run for run in runs if run["reached"]]
+    return {
+        "target": args.reward_target * maximum,
+        "maximum": maximum,
+        "runs": runs,
+        "median_seconds": statistics.median(r["seconds"] for r in reached) if reached else math.nan,
+        "median_generations": statistics.median(r["generations"] for r in reached) if reached else math.nan,
+    }
 
 
 def time_floor(args: BenchmarkArguments, memory) -> dict:
@@ -242,6 +307,7 @@ def main() -> None:
     (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
     if args.quick:
         args.steps, args.warmup_steps, args.completion_length = 2, 1, 20
+        args.time_to_reward_seeds = args.time_to_reward_seeds[:1]
     if args.batch < 2:
         sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
     from trl import RLOOConfig, RLOOTrainer
@@ -268,8 +334,18 @@ def main() -> None:
           f"{args.steps} timed steps after {args.warmup_steps} warm-up\n")
     print(table(results, floor))
     print(f"\nREINFORCE / RLOO generations per second: {reinforce['generations_per_s'] / rloo['generations_per_s']:.2f}")
+    to_reward = time_to_reward(args) if args.time_to_reward else None
+    if to_reward:
+        runs = ", ".join(
+            f"seed {r['seed']}: {r['seconds']:.1f} s, {r['generations']} generations" if r["reached"]
+            else f"seed {r['seed']}: not reached" for r in to_reward["runs"]
+        )
+        print(f"\nDefault RLOO recipe to a mean reward of {to_reward['target']:g} (of {to_reward['maximum']:g}): "
+              f"median {to_reward['median_seconds']:.1f} s, {to_reward['median_generations']:g} generations ({runs})")
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"settings": asdict(args), "device": device, "results": results}, indent=2))
+    json_path.write_text(json.dumps(
+        {"settings": asdict(args), "device": device, "results": results, "time_to_reward": to_reward}, indent=2
+    ))
     print(f"numbers in {json_path}")
 
 

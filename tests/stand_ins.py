@@ -48,14 +48,18 @@ def _causal_lm_config(architecture: str, tokenizer):
     raise ValueError(f"no stand-in for architecture '{architecture}'")
 
 
-def build_causal_lm(output_dir: Path, architecture: str, chat: bool = False) -> Path:
-    """A random causal LM of `architecture` (qwen2, llama, gpt_neo, gpt2) with its tokenizer, saved to `output_dir`."""
+def build_causal_lm(output_dir: Path, architecture: str, chat: bool = False, pad_token: bool = True) -> Path:
+    """A random causal LM of `architecture` (qwen2, llama, gpt_neo, gpt2) with its tokenizer, saved to `output_dir`;
+    `pad_token=False` leaves the padding token unset, as GPT-2's own tokenizer does."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer(chat=chat)
     model = AutoModelForCausalLM.from_config(_causal_lm_config(architecture, tokenizer))
+    if not pad_token:
+        tokenizer.pad_token = None
+        model.config.pad_token_id = None
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)

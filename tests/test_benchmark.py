@@ -29,3 +29,12 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split("|")[1].strip() for row in rows[1:]] == names
     assert "REINFORCE / RLOO generations per second:" in result.stdout
+
+    # Time to reward: the default recipe, one seed in quick mode, stopped at 90% of the maximum.
+    to_reward = numbers["time_to_reward"]
+    assert to_reward["maximum"] == 100 and to_reward["target"] == pytest.approx(90)
+    (run,) = to_reward["runs"]
+    assert run["reached"] and run["seconds"] > 0 and 0 < run["steps"] < 60
+    assert run["generations"] == run["steps"] * 10  # the recipe's 10 generations a step, not the benchmark's batch
+    assert to_reward["median_generations"] == run["generations"]
+    assert "Default RLOO recipe to a mean reward of 90 (of 100): median" in result.stdout

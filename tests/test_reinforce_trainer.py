@@ -14,8 +14,8 @@ COMPLETIONS = [" and a cat", " the dog ran away", " an apple"]
 REWARDS = [3.0, -1.0, 5.0]
 
 
-def make_trainer(model_dir, tmp_path, completions, rewards, baseline="none", **overrides):
-    """A ReinforceTrainer whose generation returns `completions` (one per prompt, the last ending in EOS),
+def make_trainer(model_dir, tmp_path, completions, rewards, baseline="none", trainer_class=ReinforceTrainer, **overrides):
+    """A ReinforceTrainer (or `trainer_class`, a subclass) whose generation returns `completions` (one per prompt, the last ending in EOS),
     scored with the fixed `rewards`."""
     reward_of = dict(zip(completions, rewards))
 
@@ -28,7 +28,7 @@ def make_trainer(model_dir, tmp_path, completions, rewards, baseline="none", **o
         learning_rate=1e-4, seed=0, **overrides,
     )
     dataset = Dataset.from_dict({"prompt": [PROMPT] * 4})
-    trainer = ReinforceTrainer(model=str(model_dir), reward_funcs=fixed_rewards, args=args, train_dataset=dataset)
+    trainer = trainer_class(model=str(model_dir), reward_funcs=fixed_rewards, args=args, train_dataset=dataset)
     tokenizer = trainer.processing_class
     prompt_ids = tokenizer(PROMPT)["input_ids"]
     completion_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in completions]

@@ -1,0 +1,48 @@
+"""Skip RLOOTrainer's log-probability pass where it cannot matter.
+
+After generating, RLOOTrainer runs the policy once more without gradients to record each
+completion's log-probability, `old_logps`. The loss uses it in the ratio p / p_old, which is 1
+unless the policy has moved since generation: when a generation batch is reused (`num_iterations`
+> 1) or spread over several optimizer steps (`steps_per_generation` > `gradient_accumulation_steps`).
+The KL penalty (`beta` > 0) reads it too. In every other
+case, the defaults of all recipes here among them, the pass is pure cost: a whole forward pass
+over every completion, about a sixth of a step on the tiny model (see `scripts/benchmark.py`).
+
+TRL's GRPOTrainer already skips it in that case; this mixin does the same for RLOOTrainer and its
+subclasses: the pass returns a placeholder, and the loss takes `old_logps` from its own forward
+pass, detached, so the ratio is exactly 1 and the gradient is unchanged.
+"""
+
+import torch
+
+
+class SinglePassMixin:
+    """Put before RLOOTrainer (or a subclass) in the bases."""
+
+    def old_logps_needed(self) -> bool:
+        args = self.args
+        return (
+            self.num_iterations > 1
+            or args.steps_per_generation != args.gradient_accumulation_steps
+            or self.beta != 0.0
+        )
+
+    def _compute_loss(self, model, inputs):
+        self._loss_inputs = inputs  # where the forward pass below puts old_logps, before the loss reads it
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._loss_inputs = None
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        skip = not self.old_logps_needed()
+        # The pass after generation: the policy itself, no gradients, no entropies.
+        if skip and model is self.model and not torch.is_grad_enabled() and not kwargs.get("compute_entropy"):
+            return torch.zeros(input_ids.size(0), logits_to_keep, device=input_ids.device), None, None
+        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+        )
+        loss_inputs = getattr(self, "_loss_inputs", None)
+        if skip and loss_inputs is not None:
+            loss_inputs["old_logps"] = (logps.detach() * loss_inputs["completion_mask"]).sum(1)
+        return logps, entropies, aux_loss

@@ -1,0 +1,377 @@
+"""Compare models on held-out prompts: sampled completions, their rewards, diversity and length.
+
+    python scripts/evaluate.py --models models/tiny-story outputs/a_words/rloo outputs/a_words/rloo_lora
+    python scripts/evaluate.py --models Qwen/Qwen2.5-0.5B-Instruct outputs/my_run --dataset_name trl-lib/tldr \\
+        --dataset_split test --max_prompts 200 --reward_funcs my_rewards.length --device cuda --dtype bfloat16 \\
+        --output_json outputs/eval.json --output_completions outputs/eval_completions.jsonl
+
+Each model is a trained model directory, a LoRA run's output directory (it holds
+`adapter_config.json`; the adapter is loaded on its base with `PeftModel.from_pretrained`) or a Hub
+id. Every model samples `num_samples` completions of every prompt as the trainers do (pure sampling
+at `temperature`, no top-k or top-p, left padding, cut at the first end-of-sequence token); chat
+prompts (lists of messages) go through the tokenizer's chat template. The rewards are named as in
+the recipes (`reward_funcs`, `reward_kwargs`, `reward_weights`) and get the same arguments as in
+training: prompts, completions, completion_ids and the data set's other columns.
+
+Per model it reports the weighted total reward (mean and standard deviation over completions, as
+the trainers sum it), each reward's mean, the fraction of distinct completions, distinct-2 (distinct
+word bigrams / all word bigrams, over all completions) and the mean completion length in tokens.
+A reward that returns None for a completion leaves it out of that reward's mean, and the table says
+how many; a completion that no reward scores is left out of the total. The table goes to standard
+output, the numbers to `--output_json`, every completion to `--output_completions`. Each model's
+sampling is seeded with `seed` alone, so its numbers do not depend on the other models listed.
+"""
+
+import json
+import os
+import statistics
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from recipes.checks import RecipeError, check_model_source, check_reward_weights
+from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
+from rewards import UnknownRewardError
+
+DEFAULT_PROMPTS = REPO_ROOT / "recipes" / "configs" / "a_words" / "prompts.jsonl"
+
+
+@dataclass
+class EvaluateArguments:
+    models: list[str] = field(
+        metadata={"help": "Models to compare, the baseline first: model directories, LoRA output directories or Hub ids."}
+    )
+    dataset_name: str = field(
+        default=str(DEFAULT_PROMPTS),
+        metadata={"help": "Prompts: a Hub data set, a local data set directory or a .jsonl/.json/.csv/.parquet/.txt file."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Configuration of a Hub data set."})
+    dataset_split: str = field(default="test", metadata={"help": "Split of a Hub data set (a local file is read whole)."})
+    prompt_column: str = field(default="prompt", metadata={"help": "Column holding the prompts."})
+    max_prompts: int | None = field(default=None, metadata={"help": "Evaluate on the first N prompts only."})
+    num_samples: int = field(default=4, metadata={"help": "Completions sampled per prompt and model."})
+    max_completion_length: int = field(default=100, metadata={"help": "Most tokens per completion."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    seed: int = field(default=0, metadata={"help": "Seed of every model's sampling."})
+    batch_size: int = field(default=32, metadata={"help": "Completions generated at once."})
+    device: str = field(default="auto", metadata={"help": "Where to generate.", "choices": ["auto", "cpu", "cuda"]})
+    dtype: str = field(
+        default="float32",
+        metadata={"help": "dtype to load the models in; 'auto' keeps each checkpoint's.",
+                  "choices": ["auto", "float32", "bfloat16", "float16"]},
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["a_words"],
+        metadata={"help": "Rewards: names from the `rewards` registry or dotted paths package.module.function."},
+    )
+    reward_kwargs: str | None = field(
+        default=None, metadata={"help": 'Settings of the rewards by reward name, as JSON: \'{"format": {"pattern": "^<a>"}}\'.'}
+    )
+    reward_weights: list[float] | None = field(
+        default=None, metadata={"help": "One weight per reward for the total; default: all 1, as in the trainers."}
+    )
+    output_json: str | None = field(default=None, metadata={"help": "Write the settings and numbers here."})
+    output_completions: str | None = field(
+        default=None, metadata={"help": "Write every completion with its model, prompt, length and rewards here (jsonl)."}
+    )
+    overwrite_outputs: bool = field(default=False, metadata={"help": "Allow --output_json/--output_completions to replace files."})
+
+
+@dataclass
+class Candidate:
+    """A model to evaluate: its name as given, what to load, the base under an adapter, its tokenizer."""
+
+    name: str
+    path: str
+    base: str | None = None
+    tokenizer: object = None
+
+
+def find_base(adapter_dir: Path) -> str:
+    from peft import PeftConfig
+
+    base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    if not base:
+        raise RecipeError(f"{adapter_dir}/adapter_config.json names no base model: merge it with "
+                          "scripts/merge_lora.py --base_model, and evaluate the merged model.")
+    try:
+        check_model_source(base, DEFAULT_TINY_MODEL_DIR)
+    except RecipeError as error:  # worded for the recipes' model_name_or_path; name where this base came from
+        source = f"base_model_name_or_path in {adapter_dir}/adapter_config.json"
+        raise RecipeError(f"{str(error).replace('model_name_or_path', source)} Merge the adapter into a base that "
+                          "exists with scripts/merge_lora.py --base_model, and evaluate the merged model.") from None
+    return base
+
+
+def check_candidates(names: list[str], sources: list[str]) -> list[Candidate]:
+    """Every model exists (or is a Hub id, cached when offline), and every adapter's base does."""
+    candidates = []
+    for name, source in zip(names, sources):
+        path = Path(source).expanduser()
+        try:
+            check_model_source(source, DEFAULT_TINY_MODEL_DIR)
+        except RecipeError as error:  # worded for the recipes' model_name_or_path
+            raise RecipeError(str(error).replace("model_name_or_path", "--models")) from None
+        if path.is_dir() and (path / "adapter_config.json").is_file():
+            candidates.append(Candidate(name, str(path.resolve()), base=find_base(path)))
+        elif path.is_dir() and not (path / "config.json").is_file() and path.resolve() != DEFAULT_TINY_MODEL_DIR:
+            raise RecipeError(f"{name} holds neither config.json (a model) nor adapter_config.json (a LoRA adapter).")
+        else:
+            candidates.append(Candidate(name, source))
+    return candidates
+
+
+def check_arguments(args: EvaluateArguments) -> None:
+    for key in ("num_samples", "max_completion_length", "batch_size"):
+        if getattr(args, key) <= 0:
+            raise RecipeError(f"{key} is {getattr(args, key)}: set it to a positive number.")
+    if args.max_prompts is not None and args.max_prompts <= 0:
+        raise RecipeError(f"max_prompts is {args.max_prompts}: set it to a positive number, or leave it out for all.")
+    if args.temperature <= 0:
+        raise RecipeError(f"temperature is {args.temperature}: sampling needs a positive temperature.")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RecipeError("--device cuda, but no CUDA device is available: use --device cpu or auto.")
+    if args.reward_kwargs is not None:
+        try:
+            args.reward_kwargs = json.loads(args.reward_kwargs)
+        except json.JSONDecodeError as error:
+            raise RecipeError(f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
+                              '\'{"format": {"pattern": "^<answer>"}}\'.') from None
+        if not isinstance(args.reward_kwargs, dict):
+            raise RecipeError("reward_kwargs must map reward names to their settings, such as {\"format\": {\"pattern\": \"^<a>\"}}.")
+    check_reward_weights(args.reward_funcs, args.reward_weights)
+    for output in (args.output_json, args.output_completions):
+        if output and Path(output).exists() and not args.overwrite_outputs:
+            raise RecipeError(f"{output} already exists: pass another path, or --overwrite_outputs true to replace it.")
+
+
+def load_tokenizer(candidate: Candidate):
+    """The model's tokenizer; for an adapter, the one its run saved beside it, else the base's."""
+    from transformers import AutoTokenizer
+
+    has_own = candidate.base is None or (Path(candidate.path) / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(candidate.path if has_own else candidate.base)
+    if tokenizer.pad_token is None:  # batches need a pad token; the end-of-sequence one is masked out anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(candidate: Candidate, dtype: str, device: str):
+    """The model in eval mode; an adapter is applied, unmerged, on its base as in training."""
+    from transformers import AutoModelForCausalLM
+
+    if candidate.base is None:
+        model = AutoModelForCausalLM.from_pretrained(candidate.path, dtype=dtype)
+    else:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(candidate.base, dtype=dtype), candidate.path)
+    return model.to(device).eval()
+
+
+def is_chat(prompt) -> bool:
+    return isinstance(prompt, list)
+
+
+def tokenize_prompts(prompts: list, tokenizer) -> list[list[int]]:
+    """Token ids of each prompt, as the trainers make them: chat prompts through the chat template."""
+    if is_chat(prompts[0]):
+        if tokenizer.chat_template is None:
+            raise RecipeError("The prompts are chat messages but the tokenizer has no chat template: use plain text "
+                              "prompts, or a model whose tokenizer has one.")
+        return tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    return tokenizer(prompts)["input_ids"]
+
+
+def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArguments, device: str) -> list[list[int]]:
+    """`num_samples` completions of each prompt (prompt-major), each cut after its first end-of-sequence token."""
+    import torch
+
+    eos_ids = model.generation_config.eos_token_id
+    if eos_ids is None:
+        eos_ids = tokenizer.eos_token_id
+    eos_ids = torch.tensor([eos_ids] if isinstance(eos_ids, int) else eos_ids, device=device)
+    rows = [ids for ids in prompt_ids for _ in range(args.num_samples)]
+    completions = []
+    torch.manual_seed(args.seed)
+    for start in range(0, len(rows), args.batch_size):
+        batch = tokenizer.pad({"input_ids": rows[start : start + args.batch_size]}, padding_side="left", return_tensors="pt")
+        batch = batch.to(device)
+        with torch.no_grad():
+            sequences = model.generate(
+                **batch, do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
+                max_new_tokens=args.max_completion_length, pad_token_id=tokenizer.pad_token_id, eos_token_id=eos_ids.tolist(),
+            )
+        for ids in sequences[:, batch["input_ids"].shape[1] :]:
+            is_eos = torch.isin(ids, eos_ids)
+            end = int(is_eos.int().argmax()) + 1 if is_eos.any() else len(ids)
+            completions.append(ids[:end].tolist())
+    return completions
+
+
+def score(reward_funcs, reward_names, weights, prompts, completions, completion_ids, columns) -> tuple[dict, list]:
+    """(rewards by name, weighted total) per completion; None where a reward, or for the total every reward, gave none."""
+    per_reward = {}
+    for name, func in zip(reward_names, reward_funcs):
+        values = func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
+        if len(values) != len(completions):
+            raise RecipeError(f"Reward '{name}' returned {len(values)} values for {len(completions)} completions.")
+        per_reward[name] = [None if value is None else float(value) for value in values]
+    totals = []
+    for i in range(len(completions)):
+        scored = [(weight, per_reward[name][i]) for name, weight in zip(reward_names, weights) if per_reward[name][i] is not None]
+        # As the trainers sum them: a reward with no value adds nothing; a completion no reward scores has no total.
+        totals.append(sum(weight * value for weight, value in scored) if scored else None)
+    return per_reward, totals
+
+
+def distinct_2(texts: list[str]) -> float:
+    """Distinct word bigrams over all bigrams, within completions; words, so that tokenizers compare alike."""
+    bigrams = [pair for text in texts for pair in zip(text.split(), text.split()[1:])]
+    return len(set(bigrams)) / len(bigrams) if bigrams else 0.0
+
+
+def mean_of(values: list) -> float | None:
+    """Mean of the values a reward gave; None (JSON null) when it gave none."""
+    given = [value for value in values if value is not None]
+    return statistics.fmean(given) if given else None
+
+
+def summarise(name: str, texts: list[str], lengths: list[int], per_reward: dict, totals: list) -> dict:
+    scored = [total for total in totals if total is not None]
+    return {
+        "model": name,
+        "completions": len(texts),
+        "reward_mean": mean_of(totals),
+        "reward_std": statistics.pstdev(scored) if scored else None,
+        "reward_left_out": len(totals) - len(scored),
+        "rewards": {reward: {"mean": mean_of(values), "left_out": values.count(None)} for reward, values in per_reward.items()},
+        "distinct_completions": len(set(texts)) / len(texts),
+        "distinct_2": distinct_2(texts),
+        "mean_length": statistics.fmean(lengths),
+    }
+
+
+def evaluate(candidate: Candidate, dataset, reward_funcs, args: EvaluateArguments, device: str) -> tuple[dict, list[dict]]:
+    """The model's summary and its completions, each with prompt, length and rewards."""
+    tokenizer = candidate.tokenizer
+    prompts = list(dataset["prompt"])
+    model = load_model(candidate, args.dtype, device)
+    completion_ids = sample(model, tokenizer, tokenize_prompts(prompts, tokenizer), args, device)
+    texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+    # Rewards see what they see in training: chat completions as an assistant message, other columns per completion.
+    completions = [[{"role": "assistant", "content": text}] for text in texts] if is_chat(prompts[0]) else texts
+    expanded = [row for row in dataset for _ in range(args.num_samples)]
+    columns = {column: [row[column] for row in expanded] for column in dataset.column_names if column != "prompt"}
+    per_reward, totals = score(reward_funcs, args.reward_funcs, args.reward_weights or [1.0] * len(reward_funcs),
+                               [row["prompt"] for row in expanded], completions, completion_ids, columns)
+    lengths = [len(ids) for ids in completion_ids]
+    records = [
+        {"model": candidate.name, "prompt": row["prompt"], "completion": completions[i], "num_tokens": lengths[i],
+         **{reward: values[i] for reward, values in per_reward.items()}, "reward": totals[i]}
+        for i, row in enumerate(expanded)
+    ]
+    return summarise(candidate.name, texts, lengths, per_reward, totals), records
+
+
+def number(value: float | None, spec: str = ".2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def left_out(count: int) -> str:
+    return f" ({count} left out)" if count else ""
+
+
+def markdown_table(results: list[dict], reward_names: list[str]) -> str:
+    lines = [
+        "| model | reward (mean ± std) | vs first | " + " | ".join(f"{name} (mean)" for name in reward_names)
+        + " | distinct completions | distinct-2 | mean length (tokens) |",
+        "| --- " * (6 + len(reward_names)) + "|",
+    ]
+    baseline = results[0]["reward_mean"]
+    for r in results:
+        total = f"{number(r['reward_mean'])} ± {number(r['reward_std'])}{left_out(r['reward_left_out'])}"
+        versus = None if r["reward_mean"] is None or baseline is None else r["reward_mean"] - baseline
+        per_reward = " | ".join(
+            number(r["rewards"][name]["mean"]) + left_out(r["rewards"][name]["left_out"]) for name in reward_names
+        )
+        lines.append(
+            f"| {r['model']} | {total} | {number(versus, '+.2f')} | {per_reward} | "
+            f"{r['distinct_completions']:.2f} | {r['distinct_2']:.3f} | {r['mean_length']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def prepare(args: EvaluateArguments, names: list[str]):
+    """(reward functions, candidates with their tokenizers, prompts): every check, before any model loads."""
+    from recipes.prompt_data import load_prompts
+    from rewards import get_reward_funcs
+
+    check_arguments(args)
+    # Imported from the working directory, where a user's own reward module lives (as in the recipes).
+    reward_funcs = get_reward_funcs(args.reward_funcs, args.reward_kwargs)
+    # From the repository root on: the default prompts, and an adapter's relative base path as the
+    # recipes record it (models/tiny-story).
+    os.chdir(REPO_ROOT)
+    candidates = check_candidates(names, args.models)
+    dataset = load_prompts(args.dataset_name, args.dataset_config, args.dataset_split, args.prompt_column)
+    if args.max_prompts is not None:
+        dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
+    for candidate in candidates:
+        ensure_default_model(candidate.base or candidate.path)
+        candidate.tokenizer = load_tokenizer(candidate)
+        try:
+            tokenize_prompts(dataset["prompt"][:1], candidate.tokenizer)  # chat prompts need a chat template
+        except RecipeError as error:
+            raise RecipeError(f"{candidate.name}: {error}") from None
+    return reward_funcs, candidates, dataset
+
+
+def main() -> None:
+    (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses()
+    names = list(args.models)  # as given, for the table
+    args.models = [str(Path(m).resolve()) if Path(m).exists() else m for m in args.models]
+    for key in ("dataset_name", "output_json", "output_completions"):
+        if getattr(args, key) and (key != "dataset_name" or Path(args.dataset_name).exists()):
+            setattr(args, key, str(Path(getattr(args, key)).resolve()))
+    try:
+        reward_funcs, candidates, dataset = prepare(args, names)
+    except (RecipeError, UnknownRewardError) as error:
+        sys.exit(f"error: {error}")
+    except OSError as error:  # what transformers raises for a Hub id it cannot fetch
+        sys.exit(f"error: cannot load a tokenizer: {' '.join(str(error).split())[:300]}")
+    import torch
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    results, records = [], []
+    for candidate in candidates:
+        try:
+            summary, completions = evaluate(candidate, dataset, reward_funcs, args, device)
+        except OSError as error:
+            sys.exit(f"error: cannot load {candidate.name}: {' '.join(str(error).split())[:300]}")
+        except RecipeError as error:  # a reward that returns the wrong number of values
+            sys.exit(f"error: {candidate.name}: {error}")
+        results.append(summary)
+        records.extend(completions)
+        print(f"{candidate.name}: done", file=sys.stderr)
+
+    print(f"\n{len(dataset)} prompts x {args.num_samples} samples, up to {args.max_completion_length} tokens, "
+          f"temperature {args.temperature}, seed {args.seed}\n")
+    print(markdown_table(results, args.reward_funcs))
+    if args.output_json:
+        Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output_json).write_text(json.dumps({"settings": asdict(args), "results": results}, indent=2))
+    if args.output_completions:
+        Path(args.output_completions).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.output_completions, "w") as f:
+            for record in records:
+                f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
