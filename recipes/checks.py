@@ -5,6 +5,7 @@ recipe prints it to standard error and exits, without a traceback, within second
 """
 
 import difflib
+import json
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -51,6 +52,19 @@ def check_reward_weights(reward_names: list[str], reward_weights: list[float] | 
             f"{len(reward_weights)} reward_weights for {len(reward_names)} reward_funcs ({', '.join(reward_names)}): "
             "give one weight per reward, or none for equal weights."
         )
+
+
+def parse_reward_kwargs(value: dict | str | None) -> dict | None:
+    """`reward_kwargs` as a mapping: YAML gives one, the command line gives JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise RecipeError(f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
+                              '\'{"format": {"pattern": "^<answer>"}}\'.') from None
+    if value is not None and not isinstance(value, dict):
+        raise RecipeError("reward_kwargs must map reward names to their settings, such as {format: {pattern: '^<answer>'}}.")
+    return value
 
 
 def check_reward_settings(funcs: list, names: list[str], columns: list[str]) -> None:

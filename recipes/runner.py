@@ -20,6 +20,7 @@ from recipes.checks import (
     check_recipe_keys,
     check_reward_settings,
     check_reward_weights,
+    parse_reward_kwargs,
 )
 from recipes.reward_guard import FAULT_POLICIES
 from rewards import UnknownRewardError
@@ -85,14 +86,7 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
         script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
         raise RecipeError(" ".join(str(error).split())) from None
-    if isinstance(script_args.reward_kwargs, str):
-        try:
-            script_args.reward_kwargs = json.loads(script_args.reward_kwargs)
-        except json.JSONDecodeError as error:
-            raise RecipeError(f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
-                              '\'{"format": {"pattern": "^<answer>"}}\'.') from None
-    if script_args.reward_kwargs is not None and not isinstance(script_args.reward_kwargs, dict):
-        raise RecipeError("reward_kwargs must map reward names to their settings, such as {format: {pattern: '^<answer>'}}.")
+    script_args.reward_kwargs = parse_reward_kwargs(script_args.reward_kwargs)
     if str(training_args.resume_from_checkpoint).lower() == "true":
         training_args.resume_from_checkpoint = True  # the latest checkpoint in output_dir
     return script_args, training_args, model_args

@@ -7,13 +7,12 @@ It stands in for a Hub model on machines without network: `build_tiny_model` wri
 """
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from recipes.saving import model_dir_written_whole
 from recipes.story_corpus import generate_corpus
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -96,11 +95,7 @@ def build_tiny_model(output_dir: str | os.PathLike, spec: TinyModelSpec | None =
     )
     model = LlamaForCausalLM(config)
 
-    # Write into a scratch directory beside the target and move it in place at the end, so an
-    # interrupted build never leaves a half-written model that later runs would take as finished.
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    try:
+    with model_dir_written_whole(output_dir) as scratch:
         args = TrainingArguments(
             output_dir=str(scratch / "trainer"),
             max_steps=spec.max_steps,
@@ -120,11 +115,6 @@ def build_tiny_model(output_dir: str | os.PathLike, spec: TinyModelSpec | None =
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(scratch / "model")
         tokenizer.save_pretrained(scratch / "model")
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        (scratch / "model").rename(output_dir)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return output_dir
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from recipes.checks import RecipeError, check_model_source, check_reward_weights
+from recipes.checks import RecipeError, check_model_source, check_reward_weights, parse_reward_kwargs
 from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
 from rewards import UnknownRewardError
 
@@ -50,6 +50,12 @@ class EvaluateArguments:
     dataset_config: str | None = field(default=None, metadata={"help": "Configuration of a Hub data set."})
     dataset_split: str = field(default="test", metadata={"help": "Split of a Hub data set (a local file is read whole)."})
     prompt_column: str = field(default="prompt", metadata={"help": "Column holding the prompts."})
+    conversational: bool = field(
+        default=False, metadata={"help": "Send text prompts as a user message through the chat template, as in the recipes."}
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "A system message before every prompt (implies conversational), as in the recipes."}
+    )
     max_prompts: int | None = field(default=None, metadata={"help": "Evaluate on the first N prompts only."})
     num_samples: int = field(default=4, metadata={"help": "Completions sampled per prompt and model."})
     max_completion_length: int = field(default=100, metadata={"help": "Most tokens per completion."})
@@ -136,14 +142,7 @@ def check_arguments(args: EvaluateArguments) -> None:
 
         if not torch.cuda.is_available():
             raise RecipeError("--device cuda, but no CUDA device is available: use --device cpu or auto.")
-    if args.reward_kwargs is not None:
-        try:
-            args.reward_kwargs = json.loads(args.reward_kwargs)
-        except json.JSONDecodeError as error:
-            raise RecipeError(f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
-                              '\'{"format": {"pattern": "^<answer>"}}\'.') from None
-        if not isinstance(args.reward_kwargs, dict):
-            raise RecipeError("reward_kwargs must map reward names to their settings, such as {\"format\": {\"pattern\": \"^<a>\"}}.")
+    args.reward_kwargs = parse_reward_kwargs(args.reward_kwargs)
     check_reward_weights(args.reward_funcs, args.reward_weights)
     for output in (args.output_json, args.output_completions):
         if output and Path(output).exists() and not args.overwrite_outputs:
@@ -319,7 +318,8 @@ def prepare(args: EvaluateArguments, names: list[str]):
     # recipes record it (models/tiny-story).
     os.chdir(REPO_ROOT)
     candidates = check_candidates(names, args.models)
-    dataset = load_prompts(args.dataset_name, args.dataset_config, args.dataset_split, args.prompt_column)
+    dataset = load_prompts(args.dataset_name, args.dataset_config, args.dataset_split, args.prompt_column,
+                           conversational=args.conversational, system_prompt=args.system_prompt)
     if args.max_prompts is not None:
         dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
     for candidate in candidates:

@@ -13,15 +13,14 @@ is read from the repository root, where the recipes run and record it.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
 
 from recipes.checks import RecipeError, check_model_source
+from recipes.saving import model_dir_written_whole
 from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
 
 
@@ -104,18 +103,9 @@ def main() -> None:
     except OSError as error:  # what transformers raises for a Hub id it cannot fetch
         sys.exit(f"error: cannot load base model '{base}': {' '.join(str(error).split())[:300]}")
 
-    # Saved into a scratch directory beside the target and moved in place at the end, so that an
-    # interrupted merge never leaves a half-written model, nor mixes with an old directory's files.
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    try:
-        model.save_pretrained(scratch / "model")  # a folder of its own: mkdtemp's is private to its owner
+    with model_dir_written_whole(output_dir) as scratch:
+        model.save_pretrained(scratch / "model")
         tokenizer.save_pretrained(scratch / "model")
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        (scratch / "model").rename(output_dir)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     print(f"Merged {adapter_dir} into {base}: saved to {output_dir}")
 
 

@@ -4,7 +4,7 @@
 import pytest
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 from trl import RLOOConfig
 
 from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer

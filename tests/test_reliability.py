@@ -43,10 +43,17 @@ def bad_inputs(tmp_path):
         (["--config", str(typo_recipe)], "Unknown key 'lerning_rate' in recipe"),
         (["--model_name_or_path", "./no/such/model"], "Model path ./no/such/model does not exist"),
         (["--model_name_or_path", "nobody/uncached-model"], "neither a local directory nor in the Hub cache"),
+        (["--reward_kwargs", "{format: 1}"], "reward_kwargs is not valid JSON"),
+        (["--reward_kwargs", '{"format": {"pattern": "a"}}'], "reward_kwargs names 'format', which is not in reward_funcs"),
+        (["--reward_funcs", "format", "--reward_kwargs", '{"format": {"regex": "a"}}'],
+         "Reward 'format' has no setting 'regex': it takes pattern"),
+        (["--reward_funcs", "format", "--reward_kwargs", '{"format": {"pattern": "(unclosed"}}'],
+         "is not a valid regular expression"),
+        (["--reward_funcs", "math_accuracy"], "from the dataset column 'answer', which this data set lacks"),
     ]
 
 
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", range(17))
 def test_bad_input_stops_with_one_line_before_any_model_is_loaded(tmp_path, unloadable_model, case):
     args, message = bad_inputs(tmp_path)[case]
     if "--model_name_or_path" not in args:
