@@ -91,22 +91,38 @@ def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
-def check_model_source(name_or_path: str, default_model_dir: Path) -> None:
-    """A local model must exist (the default one excepted: it is built); offline, a Hub id must be cached."""
+def check_model_source(name_or_path: str, default_model_dir: Path, setting: str = "model_name_or_path") -> None:
+    """A local model must exist (the default one excepted: it is built); offline, a Hub id must be cached.
+    `setting` is where the name came from, for the messages."""
     if not name_or_path:
-        raise RecipeError("No model: set model_name_or_path to a local directory or a Hub id.")
+        raise RecipeError(f"No model: set {setting} to a local directory or a Hub id.")
     path = Path(name_or_path).expanduser()
     if path.resolve() == default_model_dir or path.is_dir():
         return
     if path.exists():
-        raise RecipeError(f"Model path {path} is a file: point model_name_or_path at the directory that holds config.json.")
+        raise RecipeError(f"Model path {path} is a file: point {setting} at the directory that holds config.json.")
     if looks_like_local_path(name_or_path):
-        raise RecipeError(f"Model path {name_or_path} does not exist: check model_name_or_path.")
+        raise RecipeError(f"Model path {name_or_path} does not exist: check {setting}.")
     if is_offline():
         from huggingface_hub import try_to_load_from_cache
 
         if not isinstance(try_to_load_from_cache(name_or_path, "config.json"), str):
             raise RecipeError(
                 f"Model '{name_or_path}' is neither a local directory nor in the Hub cache, and HF_HUB_OFFLINE=1 forbids "
-                "downloading it: download it once with network, or point model_name_or_path at a local copy."
+                f"downloading it: download it once with network, or point {setting} at a local copy."
             )
+
+
+def check_adapter_base(adapter_dir: Path, default_model_dir: Path, fix: str) -> str:
+    """The base model that a LoRA adapter's adapter_config.json names, checked like any model; `fix` ends
+    each message with what the user can do instead."""
+    from peft import PeftConfig
+
+    base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    if not base:
+        raise RecipeError(f"{adapter_dir}/adapter_config.json names no base model: {fix}")
+    try:
+        check_model_source(base, default_model_dir, setting=f"base_model_name_or_path in {adapter_dir}/adapter_config.json")
+    except RecipeError as error:
+        raise RecipeError(f"{error} {fix[0].upper()}{fix[1:]}") from None
+    return base

@@ -141,20 +141,26 @@ def recipe_overrides(args: BenchmarkArguments, output_dir: str) -> list[str]:
         "--max_steps", str(args.warmup_steps + args.steps), "--dtype", args.dtype,
         "--bf16", str(args.dtype == "bfloat16").lower(), "--use_cpu", str(args.device == "cpu").lower(),
         "--activation_checkpointing", str(args.gradient_checkpointing).lower(),
-        "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--logging_steps", "1",
+        "--save_strategy", "no", "--logging_steps", "1",
     ]
     if args.use_peft:
         overrides += ["--use_peft", "true", "--lora_target_modules", "all-linear"]
     return overrides
 
 
-def time_recipe(name: str, config_class, trainer_class, config: Path, extra: list[str], args, memory) -> dict:
+def quiet_recipe_trainer(config_class, trainer_class, config: Path, overrides: list[str]):
+    """The trainer a recipe script builds from `config` and `overrides`, reporting nowhere and printing no logs."""
     from recipes.runner import build_trainer, parse_args
 
+    overrides = [*overrides, "--report_to", "none", "--disable_tqdm", "true"]
+    trainer = build_trainer(trainer_class, *parse_args(config_class, config, overrides))
+    trainer.remove_callback(PrinterCallback)  # without a progress bar the trainer prints every log; keep the table readable
+    return trainer
+
+
+def time_recipe(name: str, config_class, trainer_class, config: Path, extra: list[str], args, memory) -> dict:
     with tempfile.TemporaryDirectory() as output_dir:
-        script_args, training_args, model_args = parse_args(config_class, config, recipe_overrides(args, output_dir) + extra)
-        trainer = build_trainer(trainer_class, script_args, training_args, model_args)
-        trainer.remove_callback(PrinterCallback)  # without a progress bar the trainer prints every log; keep the table readable
+        trainer = quiet_recipe_trainer(config_class, trainer_class, config, recipe_overrides(args, output_dir) + extra)
         timer = PhaseTimer()
         trainer._generate = timer.wrap("generation", trainer._generate)
         for guarded in trainer.reward_funcs:
@@ -186,10 +192,8 @@ class StopAtReward(TrainerCallback):
 
 def time_to_reward(args: BenchmarkArguments) -> dict:
     """The default RLOO recipe, once per seed, until its mean reward reaches the target; medians over seeds."""
-    from transformers import AutoTokenizer
     from trl import RLOOConfig, RLOOTrainer
 
-    from recipes.runner import build_trainer, parse_args
     from rewards.a_words import max_a_words
 
     runs = []
@@ -197,13 +201,10 @@ def time_to_reward(args: BenchmarkArguments) -> dict:
         with tempfile.TemporaryDirectory() as output_dir:
             overrides = [
                 "--model_name_or_path", args.model_name_or_path, "--output_dir", output_dir, "--seed", str(seed),
-                "--use_cpu", str(args.device == "cpu").lower(), "--report_to", "none", "--disable_tqdm", "true",
+                "--use_cpu", str(args.device == "cpu").lower(),
             ]
-            script_args, training_args, model_args = parse_args(RLOOConfig, CONFIG_DIR / "rloo.yaml", overrides)
-            maximum = max_a_words(AutoTokenizer.from_pretrained(args.model_name_or_path),
-                                  training_args.max_completion_length)
-            trainer = build_trainer(RLOOTrainer, script_args, training_args, model_args)
-            trainer.remove_callback(PrinterCallback)
+            trainer = quiet_recipe_trainer(RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", overrides)
+            maximum = max_a_words(trainer.processing_class, trainer.args.max_completion_length)
             stop = StopAtReward(args.reward_target * maximum)
             trainer.add_callback(stop)
             trainer.train()

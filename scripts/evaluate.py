@@ -31,7 +31,13 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from recipes.checks import RecipeError, check_model_source, check_reward_weights, parse_reward_kwargs
+from recipes.checks import (
+    RecipeError,
+    check_adapter_base,
+    check_model_source,
+    check_reward_weights,
+    parse_reward_kwargs,
+)
 from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
 from rewards import UnknownRewardError
 
@@ -95,33 +101,16 @@ class Candidate:
     tokenizer: object = None
 
 
-def find_base(adapter_dir: Path) -> str:
-    from peft import PeftConfig
-
-    base = PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
-    if not base:
-        raise RecipeError(f"{adapter_dir}/adapter_config.json names no base model: merge it with "
-                          "scripts/merge_lora.py --base_model, and evaluate the merged model.")
-    try:
-        check_model_source(base, DEFAULT_TINY_MODEL_DIR)
-    except RecipeError as error:  # worded for the recipes' model_name_or_path; name where this base came from
-        source = f"base_model_name_or_path in {adapter_dir}/adapter_config.json"
-        raise RecipeError(f"{str(error).replace('model_name_or_path', source)} Merge the adapter into a base that "
-                          "exists with scripts/merge_lora.py --base_model, and evaluate the merged model.") from None
-    return base
-
-
 def check_candidates(names: list[str], sources: list[str]) -> list[Candidate]:
     """Every model exists (or is a Hub id, cached when offline), and every adapter's base does."""
     candidates = []
     for name, source in zip(names, sources):
         path = Path(source).expanduser()
-        try:
-            check_model_source(source, DEFAULT_TINY_MODEL_DIR)
-        except RecipeError as error:  # worded for the recipes' model_name_or_path
-            raise RecipeError(str(error).replace("model_name_or_path", "--models")) from None
+        check_model_source(source, DEFAULT_TINY_MODEL_DIR, setting="--models")
         if path.is_dir() and (path / "adapter_config.json").is_file():
-            candidates.append(Candidate(name, str(path.resolve()), base=find_base(path)))
+            base = check_adapter_base(path, DEFAULT_TINY_MODEL_DIR, fix="merge it into a base that exists with "
+                                      "scripts/merge_lora.py --base_model, and evaluate the merged model.")
+            candidates.append(Candidate(name, str(path.resolve()), base=base))
         elif path.is_dir() and not (path / "config.json").is_file() and path.resolve() != DEFAULT_TINY_MODEL_DIR:
             raise RecipeError(f"{name} holds neither config.json (a model) nor adapter_config.json (a LoRA adapter).")
         else:

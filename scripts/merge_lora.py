@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from recipes.checks import RecipeError, check_model_source
+from recipes.checks import RecipeError, check_adapter_base, check_model_source
 from recipes.saving import model_dir_written_whole
 from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
 
@@ -41,8 +41,6 @@ class MergeArguments:
 
 def check_arguments(args: MergeArguments) -> str:
     """Check every input before any weights load; returns the base model to merge into."""
-    from peft import PeftConfig
-
     adapter_dir, output_dir = Path(args.adapter_dir), Path(args.output_dir)
     if not adapter_dir.is_dir():
         raise RecipeError(f"Adapter directory {adapter_dir} does not exist: check --adapter_dir.")
@@ -56,17 +54,10 @@ def check_arguments(args: MergeArguments) -> str:
     if output_dir.is_dir() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
         raise RecipeError(f"Output directory {output_dir} already holds files: pass another --output_dir, "
                           "or --overwrite_output_dir true to replace it.")
-    base = args.base_model or PeftConfig.from_pretrained(adapter_dir).base_model_name_or_path
-    if not base:
-        raise RecipeError(f"{adapter_dir}/adapter_config.json names no base model: pass --base_model.")
-    try:
-        check_model_source(base, DEFAULT_TINY_MODEL_DIR)
-    except RecipeError as error:  # worded for the recipes' model_name_or_path; name where this base came from
-        if args.base_model:
-            raise RecipeError(str(error).replace("model_name_or_path", "--base_model")) from None
-        source = f"base_model_name_or_path in {adapter_dir}/adapter_config.json"
-        raise RecipeError(f"{str(error).replace('model_name_or_path', source)} Pass --base_model to merge into another.") from None
-    return base
+    if args.base_model:
+        check_model_source(args.base_model, DEFAULT_TINY_MODEL_DIR, setting="--base_model")
+        return args.base_model
+    return check_adapter_base(adapter_dir, DEFAULT_TINY_MODEL_DIR, fix="pass --base_model to merge into another.")
 
 
 def merge(adapter_dir: Path, base: str, dtype: str):
