@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trl import GRPOConfig, GRPOTrainer
 
-from recipes.runner import main
+from rl_recipes.runner import main
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "grpo.yaml"
 

@@ -6,14 +6,14 @@
 
 With no `--config`, `recipes/configs/a_words/reinforce.yaml` is the recipe: vanilla REINFORCE
 (baseline none) on the a-word task with the tiny story model. The trainer is
-`recipes.reinforce_trainer.ReinforceTrainer`, a subclass of TRL's RLOOTrainer that changes only the
+`rl_recipes.trainers.ReinforceTrainer`, a subclass of TRL's RLOOTrainer that changes only the
 advantage; every RLOOConfig setting applies, plus `baseline` and `baseline_decay`.
 """
 
 from pathlib import Path
 
-from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer
-from recipes.runner import main
+from rl_recipes.runner import main
+from rl_recipes.trainers import ReinforceConfig, ReinforceTrainer
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "reinforce.yaml"
 

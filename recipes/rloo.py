@@ -13,7 +13,7 @@ from pathlib import Path
 
 from trl import RLOOConfig, RLOOTrainer
 
-from recipes.runner import main
+from rl_recipes.runner import main
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "rloo.yaml"
 

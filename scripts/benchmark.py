@@ -36,7 +36,8 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, PrinterCallback, TrainerCallback
 
-from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
+from rl_recipes import REPO_ROOT
+from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
 
@@ -150,7 +151,7 @@ def recipe_overrides(args: BenchmarkArguments, output_dir: str) -> list[str]:
 
 def quiet_recipe_trainer(config_class, trainer_class, config: Path, overrides: list[str]):
     """The trainer a recipe script builds from `config` and `overrides`, reporting nowhere and printing no logs."""
-    from recipes.runner import build_trainer, parse_args
+    from rl_recipes.runner import build_trainer, parse_args
 
     overrides = [*overrides, "--report_to", "none", "--disable_tqdm", "true"]
     trainer = build_trainer(trainer_class, *parse_args(config_class, config, overrides))
@@ -313,7 +314,7 @@ def main() -> None:
         sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
     from trl import RLOOConfig, RLOOTrainer
 
-    from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer
+    from rl_recipes.trainers.reinforce import ReinforceConfig, ReinforceTrainer
 
     if Path(args.model_name_or_path).exists():
         args.model_name_or_path = str(Path(args.model_name_or_path).resolve())

@@ -3,14 +3,14 @@
     python scripts/build_tiny_model.py [--output_dir models/tiny-story] [--max_steps 300] ...
 
 Recipes whose model path is the default (`models/tiny-story`) run this by themselves when the model
-is missing; run it by hand to rebuild, or to build a variant elsewhere. See `recipes/tiny_model.py`.
+is missing; run it by hand to rebuild, or to build a variant elsewhere. See `rl_recipes/tiny_story/model.py`.
 """
 
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, TinyModelSpec, build_tiny_model
+from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, TinyModelSpec, build_tiny_model
 
 
 @dataclass

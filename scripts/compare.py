@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser
 
-from recipes.tiny_model import REPO_ROOT, ensure_default_model
+from rl_recipes import REPO_ROOT
+from rl_recipes.tiny_story.model import ensure_default_model
 
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
 DEFAULT_CONFIGS = [str(CONFIG_DIR / f"{name}.yaml") for name in ("reinforce", "reinforce_moving_average", "rloo", "grpo")]
@@ -233,8 +234,8 @@ def write_report(results: dict, arms: list[Arm], max_reward: float, args: Compar
 
 def main() -> None:
     (args,) = HfArgumentParser(CompareArguments).parse_args_into_dataclasses()
-    from transformers import AutoTokenizer
     from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
 
     from rewards.a_words import max_a_words
 

@@ -31,15 +31,16 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from recipes.checks import (
+from rewards import UnknownRewardError
+from rl_recipes import REPO_ROOT
+from rl_recipes.checks import (
     RecipeError,
     check_adapter_base,
     check_model_source,
     check_reward_weights,
     parse_reward_kwargs,
 )
-from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
-from rewards import UnknownRewardError
+from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
 DEFAULT_PROMPTS = REPO_ROOT / "recipes" / "configs" / "a_words" / "prompts.jsonl"
 
@@ -297,8 +298,8 @@ def markdown_table(results: list[dict], reward_names: list[str]) -> str:
 
 def prepare(args: EvaluateArguments, names: list[str]):
     """(reward functions, candidates with their tokenizers, prompts): every check, before any model loads."""
-    from recipes.prompt_data import load_prompts
     from rewards import get_reward_funcs
+    from rl_recipes.data import load_prompts
 
     check_arguments(args)
     # Imported from the working directory, where a user's own reward module lives (as in the recipes).

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from recipes.checks import RecipeError, check_adapter_base, check_model_source
-from recipes.saving import model_dir_written_whole
-from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, REPO_ROOT, ensure_default_model
+from rl_recipes import REPO_ROOT
+from rl_recipes.checks import RecipeError, check_adapter_base, check_model_source
+from rl_recipes.saving import model_dir_written_whole
+from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-import recipes.tiny_model as tiny_model
+import rl_recipes.tiny_story.model as tiny_model
 
 # In a recipe the parsed training arguments have set up the process group by now; do the same.
 PartialState(cpu=True)

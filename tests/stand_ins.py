@@ -15,8 +15,8 @@ CHATML_TEMPLATE = (
 
 
 def build_tokenizer(chat: bool = False):
-    from recipes.story_corpus import generate_corpus
-    from recipes.tiny_model import train_tokenizer
+    from rl_recipes.tiny_story.corpus import generate_corpus
+    from rl_recipes.tiny_story.model import train_tokenizer
 
     tokenizer = train_tokenizer(generate_corpus(300, seed=0), vocab_size=400)
     if chat:

@@ -1,11 +1,11 @@
 from collections import defaultdict, deque
 
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from recipes.diagnostics import CollapseDiagnosticsMixin
 from rewards.a_words import max_a_words
+from rl_recipes.trainers.diagnostics import CollapseDiagnosticsMixin
 
 
 class FakeTrainer:

@@ -145,7 +145,7 @@ def test_vllm_server_runs_on_the_last_node_and_the_others_train_against_it(tmp_p
     from trl import RLOOConfig
     from trl.scripts.vllm_serve import make_parser as vllm_serve_parser
 
-    from recipes.runner import parse_args as parse_recipe_args
+    from rl_recipes.runner import parse_args as parse_recipe_args
 
     plan = dry_run(tmp_path, "--vllm_server", "--vllm_tensor_parallel_size", "2", RECIPE, RECIPE_CONFIG,
                    "accelerate_configs/deepspeed_zero2.yaml", nodes=("node01", "node02", "node03"))

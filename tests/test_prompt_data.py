@@ -5,7 +5,7 @@ import json
 import pytest
 from datasets import Dataset
 
-from recipes.prompt_data import load_prompts
+from rl_recipes.data import load_prompts
 
 ROWS = [{"question": "What is 2 + 2?", "answer": "4"}, {"question": "What is 3 x 3?", "answer": "9"}]
 

@@ -7,7 +7,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM
 from trl import RLOOConfig
 
-from recipes.reinforce_trainer import ReinforceConfig, ReinforceTrainer
+from rl_recipes.trainers.reinforce import ReinforceConfig, ReinforceTrainer
 
 PROMPT = "Once upon a time"
 COMPLETIONS = [" and a cat", " the dog ran away", " an apple"]

@@ -171,13 +171,14 @@ def test_ctrl_c_under_accelerate_launch_stops_cleanly_with_a_checkpoint(tiny_mod
     assert "Stopped by signal 2 after step" in output
     # accelerate's launcher may print its own KeyboardInterrupt traceback; none comes from the recipe.
     assert f'File "{REPO_ROOT / "recipes"}' not in output
+    assert f'File "{REPO_ROOT / "rl_recipes"}' not in output
     checkpoint = next(output_dir.glob("checkpoint-*"))
     assert (checkpoint / "reinforce_baseline.json").is_file()
 
 
 def test_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
-    from recipes.reinforce_trainer import ReinforceConfig
-    from recipes.runner import parse_args
+    from rl_recipes.runner import parse_args
+    from rl_recipes.trainers.reinforce import ReinforceConfig
 
     _, training_args, _ = parse_args(ReinforceConfig, REPO_ROOT / "recipes" / "configs" / "a_words" / "reinforce.yaml", [])
     assert training_args.trust_remote_code is False

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from recipes.reinforce_trainer import ReinforceTrainer
-from recipes.single_pass import SinglePassMixin
+from rl_recipes.trainers.reinforce import ReinforceTrainer
+from rl_recipes.trainers.single_pass import SinglePassMixin
 from tests.test_reinforce_trainer import COMPLETIONS, REWARDS, make_trainer, trainer_gradients
 
 SinglePassTrainer = type("SinglePassTrainer", (SinglePassMixin, ReinforceTrainer), {})

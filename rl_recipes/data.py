@@ -8,7 +8,7 @@ set, an answer for instance, reaches the rewards as a keyword argument.
 
 from pathlib import Path
 
-from recipes.checks import FILE_BUILDERS, RecipeError, is_offline, looks_like_local_path
+from rl_recipes.checks import FILE_BUILDERS, RecipeError, is_offline, looks_like_local_path
 
 
 def load_prompts(

@@ -1,7 +1,7 @@
 """The embedded default model: a ~1M-parameter Llama story model that this repository trains itself.
 
 It stands in for a Hub model on machines without network: `build_tiny_model` writes a story corpus
-(`recipes.story_corpus`), trains a byte-level BPE tokenizer on it with `tokenizers`, pretrains a small
+(`rl_recipes.tiny_story.corpus`), trains a byte-level BPE tokenizer on it with `tokenizers`, pretrains a small
 `LlamaForCausalLM` with the standard `transformers.Trainer` on CPU, and saves both with
 `save_pretrained`. Everything downstream loads it with `from_pretrained(path)`, exactly like a Hub id.
 """
@@ -12,10 +12,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.saving import model_dir_written_whole
-from recipes.story_corpus import generate_corpus
+from rl_recipes import REPO_ROOT
+from rl_recipes.saving import model_dir_written_whole
+from rl_recipes.tiny_story.corpus import generate_corpus
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # Git-ignored: the weights are rebuilt on each machine, never committed.
 DEFAULT_TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-story"
 

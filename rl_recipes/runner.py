@@ -13,7 +13,9 @@ from pathlib import Path
 
 from trl import ModelConfig, ScriptArguments, TrlParser
 
-from recipes.checks import (
+from rewards import UnknownRewardError
+from rewards.text import completion_text
+from rl_recipes.checks import (
     RecipeError,
     check_generation_sizes,
     check_model_source,
@@ -22,9 +24,7 @@ from recipes.checks import (
     check_reward_weights,
     parse_reward_kwargs,
 )
-from recipes.reward_guard import FAULT_POLICIES
-from rewards import UnknownRewardError
-from rewards.text import completion_text
+from rl_recipes.trainers.reward_guard import FAULT_POLICIES
 
 
 @dataclass
@@ -112,18 +112,18 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     """Check the input, make sure the model exists, load prompts and construct the trainer.
 
     Every check runs before the model is loaded (or built). The trainer class gets the collapse
-    diagnostics (`recipes.diagnostics`) and the reward fault policy (`recipes.reward_guard`) mixed in,
-    and RLOOTrainer and its subclasses skip the log-probability pass they do not need (`recipes.single_pass`).
+    diagnostics (`rl_recipes.trainers.diagnostics`) and the reward fault policy (`rl_recipes.trainers.reward_guard`) mixed in,
+    and RLOOTrainer and its subclasses skip the log-probability pass they do not need (`rl_recipes.trainers.single_pass`).
     """
     from trl import RLOOTrainer, get_peft_config
 
-    from recipes.diagnostics import CollapseDiagnosticsMixin
-    from recipes.interrupt import StopOnSignal
-    from recipes.prompt_data import load_prompts
-    from recipes.reward_guard import RewardGuardMixin, guard_rewards
-    from recipes.single_pass import SinglePassMixin
-    from recipes.tiny_model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
     from rewards import get_reward_funcs
+    from rl_recipes.data import load_prompts
+    from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
+    from rl_recipes.trainers.diagnostics import CollapseDiagnosticsMixin
+    from rl_recipes.trainers.reward_guard import RewardGuardMixin, guard_rewards
+    from rl_recipes.trainers.single_pass import SinglePassMixin
+    from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
@@ -213,8 +213,8 @@ def last_checkpoint(trainer) -> str:
 
 
 def main(config_class, trainer_class, default_config: Path, argv: list[str] | None = None) -> None:
-    from recipes.interrupt import StopOnSignal
-    from recipes.reward_guard import RewardFault
+    from rl_recipes.trainers.reward_guard import RewardFault
+    from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
     try:
         script_args, training_args, model_args = parse_args(config_class, default_config, argv)

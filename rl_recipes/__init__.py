@@ -1,0 +1,15 @@
+"""The machinery behind the recipes: what `recipes/*.py` share, and what `scripts/` build on.
+
+- `runner`: the flow of every recipe (parse, check, load, build the trainer, train, save, summarise);
+- `checks`: the input checks that run before any model loads; `data`: prompt loading;
+- `trainers`: the REINFORCE trainer and the mixins the recipes put on TRL's trainers;
+- `tiny_story`: the embedded default model and the story corpus it is trained on;
+- `saving`: writing a model directory whole or not at all.
+
+Users edit `recipes/` (entry scripts and YAML) and `rewards/`; this package is the library under them.
+"""
+
+from pathlib import Path
+
+# The checkout's root: the default model is built under it and the shipped recipes name paths from it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
