@@ -68,18 +68,54 @@ def parse_reward_kwargs(value: dict | str | None) -> dict | None:
 
 
 def check_reward_settings(funcs: list, names: list[str], columns: list[str]) -> None:
-    """Call each of the registry's rewards on an empty batch, so that a bad setting or a missing answer
-    column fails now rather than at the first step. User rewards are left alone: not every function
-    takes an empty batch."""
-    from rewards import REWARD_FUNCS
+    """Check each reward against the data set's columns, then call each of the registry's rewards on an
+    empty batch, so that a bad setting or a missing answer column fails now rather than at the first step.
+    User rewards are not called: not every function takes an empty batch."""
+    from rewards import is_registered
 
-    empty_columns = {column: [] for column in columns if column != "prompt"}  # TRL passes the other columns
+    passed = [column for column in columns if column != "prompt"]  # TRL passes the other columns by name
     for func, name in zip(funcs, names):
-        if name in REWARD_FUNCS:
+        check_reward_columns(func, name, passed, registered=is_registered(name))
+    empty_columns = {column: [] for column in passed}
+    for func, name in zip(funcs, names):
+        if is_registered(name):
             try:
                 func(prompts=[], completions=[], completion_ids=[], **empty_columns)
             except ValueError as error:
                 raise RecipeError(" ".join(str(error).split())) from None
+
+
+def check_reward_columns(func, name: str, columns: list[str], registered: bool) -> None:
+    """A column named like a setting would replace it (TRL's keywords win over bound ones), and a
+    parameter with no default that is no column would fail the first step."""
+    import functools
+
+    from rewards import keyword_parameters
+
+    try:
+        parameters = keyword_parameters(func)
+    except (TypeError, ValueError):  # a callable whose signature Python cannot read: nothing to check
+        return
+    bound = func.keywords if isinstance(func, functools.partial) else {}
+    for column in columns:
+        if column in bound:
+            raise RecipeError(
+                f"The data set column '{column}' would replace the setting '{column}' that reward_kwargs gives reward "
+                f"'{name}' (TRL passes every column to every reward by name): rename the column, or drop the setting."
+            )
+        # A setting of the registry's rewards is one value for the run, never a column's per-sample values.
+        if registered and column in parameters and parameters[column].default is not parameters[column].empty:
+            raise RecipeError(
+                f"The data set column '{column}' would replace the setting '{column}' of reward '{name}' (TRL passes "
+                "every column to every reward by name): rename the column."
+            )
+    needed = [p for p, spec in parameters.items() if spec.default is spec.empty and p not in bound]
+    missing = [p for p in needed if p not in columns]
+    if missing:
+        raise RecipeError(
+            f"Reward '{name}' reads the data set column '{missing[0]}', which this data set lacks (its columns: "
+            f"{', '.join(columns) or 'none besides the prompt'}): rename the column that holds it to '{missing[0]}'."
+        )
 
 
 def looks_like_local_path(name: str) -> bool:
