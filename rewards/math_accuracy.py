@@ -12,6 +12,7 @@ module adds is where each answer is read from, in the layouts maths data sets an
 A mixed number ("1 1/2") is read as its value before math-verify sees it, which would read a product.
 """
 
+import functools
 import logging
 import re
 import threading
@@ -30,6 +31,7 @@ _BOXED = LatexExtractionConfig(
 # A number or plain expression in prose ("72 clips", "3/4", "-5", "$1,000"), the last one when there are several.
 _PLAIN = ExprExtractionConfig()
 
+_TIME_LIMIT_SECONDS = 5  # as math-verify's own default
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _GSM8K_ANSWER = re.compile(r"####[ \t]*([^\n]*)")
 # "1 1/2": a whole number, a space and a proper fraction, not part of a longer number or list.
@@ -38,19 +40,19 @@ _MIXED_NUMBER = re.compile(r"(?<![\d.,/])(\d+)[ \t]+(\d+)/(\d+)(?![\d.,/])")
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 
 
-def _timeouts() -> dict:
-    """math-verify bounds its parsing and comparison with SIGALRM, which only the main thread may use.
+def _time_limit() -> int | None:
+    """Seconds math-verify may spend on one parse or comparison, or None for no limit.
 
-    TRL calls a synchronous reward from each process's main thread, where a pathological answer
-    (a tower of exponents) is cut off after a few seconds. Called from another thread (the event loop
-    of a user's async reward, a thread pool), it runs without a time limit rather than fail, as TRL's
-    own `accuracy_reward` does.
+    math-verify enforces its limit with SIGALRM, which only the main thread may use. TRL calls a
+    synchronous reward from each process's main thread, where a pathological answer (a tower of
+    exponents) is cut off after a few seconds. Called from another thread (the event loop of a user's
+    async reward, a thread pool), it runs without a limit rather than fail, as TRL's `accuracy_reward` does.
     """
     if threading.current_thread() is threading.main_thread():
-        return {"parsing_timeout": 5, "timeout_seconds": 5}
+        return _TIME_LIMIT_SECONDS
     for name in ("math_verify.parser", "math_verify.grader"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # its warning that the time limit is off, by choice here
-    return {"parsing_timeout": None, "timeout_seconds": None}
+        logging.getLogger(name).setLevel(logging.ERROR)  # its warning that the limit is off, by choice here
+    return None
 
 
 def _mixed_to_fraction(match: re.Match) -> str:
@@ -58,11 +60,14 @@ def _mixed_to_fraction(match: re.Match) -> str:
     return f"{whole * denominator + numerator}/{denominator}" if denominator else match.group(0)
 
 
-def _parse(text: str, configs: list, limits: dict) -> list:
-    return parse(text, extraction_config=configs, parsing_timeout=limits["parsing_timeout"])
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str, configs: tuple, time_limit: int | None) -> list:
+    """math-verify's parse, remembered: a reference is read once for each completion of its prompt, and
+    short answers recur. (math-verify itself remembers only the last step, from expression to SymPy.)"""
+    return parse(text, extraction_config=list(configs), parsing_timeout=time_limit)
 
 
-def parse_answer(answer: str, limits: dict) -> list:
+def parse_answer(answer: str, time_limit: int | None) -> list:
     """An answer on its own (what an <answer> block, a `####` line or a bare reference holds), parsed:
     as a LaTeX formula, unless it holds words ("72 dollars"), when its last number is the answer."""
     answer = _MIXED_NUMBER.sub(_mixed_to_fraction, answer.replace("\u2212", "-")).strip()
@@ -70,42 +75,42 @@ def parse_answer(answer: str, limits: dict) -> list:
         return []
     formula = f"\\boxed{{{answer}}}"
     if _PROSE_WORD.search(answer):
-        return _parse(answer, [_PLAIN], limits) or _parse(formula, [_BOXED], limits)
-    return _parse(formula, [_BOXED], limits) or _parse(answer, [_PLAIN], limits)
+        return _parse(answer, (_PLAIN,), time_limit) or _parse(formula, (_BOXED,), time_limit)
+    return _parse(formula, (_BOXED,), time_limit) or _parse(answer, (_PLAIN,), time_limit)
 
 
-def parse_last_boxed(text: str, limits: dict) -> list:
+def parse_last_boxed(text: str, time_limit: int | None) -> list:
     """The last `\\boxed{...}` of `text`, parsed. Only the text from it on is handed over: math-verify
     would read nearby boxes together as one answer of several values ("\\boxed{1}, then \\boxed{2}")."""
     start = text.rfind("\\boxed")
-    return _parse(text[start:], [_BOXED], limits) if start != -1 else []
+    return _parse(text[start:], (_BOXED,), time_limit) if start != -1 else []
 
 
-def parse_completion(text: str, limits: dict) -> list:
+def parse_completion(text: str, time_limit: int | None) -> list:
     """The completion's answer: its last <answer> block, else its last `\\boxed{}`, else its last number."""
     blocks = _ANSWER_BLOCK.findall(text)
     if blocks:
-        return parse_answer(blocks[-1], limits)
-    boxed = parse_last_boxed(text, limits)
+        return parse_answer(blocks[-1], time_limit)
+    boxed = parse_last_boxed(text, time_limit)
     if boxed:
         return boxed
-    return _parse(_MIXED_NUMBER.sub(_mixed_to_fraction, text.replace("\u2212", "-")), [_PLAIN], limits)
+    return _parse(_MIXED_NUMBER.sub(_mixed_to_fraction, text.replace("\u2212", "-")), (_PLAIN,), time_limit)
 
 
-def parse_reference(reference, limits: dict) -> list:
+def parse_reference(reference, time_limit: int | None) -> list:
     """The reference answer, parsed; empty where it cannot be read. A reference is not searched for its last
     number, as a completion is: a multi-line text without `####` or `\\boxed{}` is a solution with no marked answer."""
     if isinstance(reference, (int, float)) and not isinstance(reference, bool):
-        return parse_answer(str(reference), limits)  # JSON and CSV data sets may hold the answer as a number
+        return parse_answer(str(reference), time_limit)  # JSON and CSV data sets may hold the answer as a number
     if not isinstance(reference, str):
         return []
     marked = _GSM8K_ANSWER.findall(reference)
     if marked:
-        return parse_answer(marked[-1], limits)
+        return parse_answer(marked[-1], time_limit)
     if "\\boxed" in reference:
-        return parse_last_boxed(reference, limits)
+        return parse_last_boxed(reference, time_limit)
     reference = reference.strip()
-    return parse_answer(reference, limits) if "\n" not in reference else []
+    return parse_answer(reference, time_limit) if "\n" not in reference else []
 
 
 def math_accuracy(completions: list, answer_column: str = "answer", **kwargs) -> list[float | None]:
@@ -119,13 +124,13 @@ def math_accuracy(completions: list, answer_column: str = "answer", **kwargs) ->
             f"math_accuracy reads the reference answers from the dataset column '{answer_column}', which this data set "
             f"lacks (its other columns: {columns}); set reward_kwargs: {{math_accuracy: {{answer_column: ...}}}}."
         )
-    limits = _timeouts()
+    time_limit = _time_limit()
     scores = []
     for completion, reference in zip(completions, kwargs[answer_column], strict=True):
-        expected = parse_reference(reference, limits)
+        expected = parse_reference(reference, time_limit)
         if not expected:
             scores.append(None)
             continue
-        predicted = parse_completion(completion_text(completion), limits)
-        scores.append(float(bool(predicted) and verify(expected, predicted, timeout_seconds=limits["timeout_seconds"])))
+        predicted = parse_completion(completion_text(completion), time_limit)
+        scores.append(float(bool(predicted) and verify(expected, predicted, timeout_seconds=time_limit)))
     return scores
