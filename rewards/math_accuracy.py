@@ -9,7 +9,7 @@ module adds is where each answer is read from, in the layouts maths data sets an
 - the completion: its last `<answer>...</answer>` block when it has one (an empty block scores 0),
   otherwise its last `\\boxed{...}`, otherwise its last number.
 
-A mixed number ("1 1/2") is read as its value before math-verify sees it, which would read a product.
+A mixed number ("1 1/2") is rewritten as a fraction ("3/2") before math-verify sees it: it would read 1.
 """
 
 import functools
@@ -34,7 +34,7 @@ _PLAIN = ExprExtractionConfig()
 _TIME_LIMIT_SECONDS = 5  # as math-verify's own default
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _GSM8K_ANSWER = re.compile(r"####[ \t]*([^\n]*)")
-# "1 1/2": a whole number, a space and a proper fraction, not part of a longer number or list.
+# "1 1/2": a whole number, a space and a fraction, not part of a longer number or list.
 _MIXED_NUMBER = re.compile(r"(?<![\d.,/])(\d+)[ \t]+(\d+)/(\d+)(?![\d.,/])")
 # A word of two letters or more that is not a LaTeX command: an answer with one is prose, not a formula.
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")

@@ -34,8 +34,8 @@ class RecipeArguments(ScriptArguments):
     reward_funcs: list[str] = field(
         default_factory=lambda: ["a_words"],
         metadata={
-            "help": "Rewards to train on: names from the `rewards` registry or dotted paths "
-            "`package.module.function` to your own. Weight them with `--reward_weights`."
+            "help": "Rewards to train on: names from the `rewards` registry (TRL's own names among them, such as "
+            "`accuracy_reward`) or dotted paths `package.module.function` to your own. Weight them with `--reward_weights`."
         },
     )
     reward_kwargs: dict | str | None = field(
