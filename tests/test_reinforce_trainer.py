@@ -129,6 +129,7 @@ def test_config_accepts_one_generation_and_keeps_the_text_defaults(tmp_path):
         ({"baseline": "median"}, "baseline must be one of none, moving_average, batch_mean"),
         ({"baseline": "moving_average", "baseline_decay": 1.0}, "baseline_decay must be in"),
         ({"baseline": "batch_mean", "per_device_train_batch_size": 1}, "makes every advantage 0"),
+        ({"normalize_advantages": True, "per_device_train_batch_size": 1}, "normalize_advantages with a generation batch of 1"),
         ({"auto_find_batch_size": True}, "auto_find_batch_size is not supported"),
     ],
 )

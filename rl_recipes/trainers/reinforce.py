@@ -73,6 +73,12 @@ class ReinforceConfig(RLOOConfig):
                 "baseline 'batch_mean' with a generation batch of 1 makes every advantage 0: "
                 "raise per_device_train_batch_size or steps_per_generation, or pick another baseline."
             )
+        if self.normalize_advantages and self.generation_batch_size < 2:
+            # The standard deviation of one value is NaN (TRL's nanstd), and a NaN advantage becomes 0.
+            raise ValueError(
+                "normalize_advantages with a generation batch of 1 makes every advantage 0: "
+                "raise per_device_train_batch_size or steps_per_generation, or set normalize_advantages false."
+            )
 
 
 class MovingAverageBaseline:
