@@ -87,8 +87,6 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
         raise RecipeError(" ".join(str(error).split())) from None
     script_args.reward_kwargs = parse_reward_kwargs(script_args.reward_kwargs)
-    if str(training_args.resume_from_checkpoint).lower() == "true":
-        training_args.resume_from_checkpoint = True  # the latest checkpoint in output_dir
     return script_args, training_args, model_args
 
 
@@ -101,6 +99,18 @@ def check_output_dir(script_args: RecipeArguments, training_args) -> None:
             f"Output directory {output_dir} already holds files: pass another --output_dir, "
             "--overwrite_output_dir true to train over it, or --resume_from_checkpoint to continue it."
         )
+
+
+def resolve_resume_checkpoint(training_args) -> None:
+    """Turn `resume_from_checkpoint` into the checkpoint directory to resume from, or None; say which torn
+    checkpoints (interrupted saves) were passed over."""
+    from rl_recipes.checkpoints import resolve_resume
+
+    checkpoint, torn = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    training_args.resume_from_checkpoint = checkpoint
+    if torn and training_args.process_index == 0:
+        print(f"Resuming from {checkpoint}: skipped {', '.join(map(str, torn))}, whose save was interrupted "
+              "(no trainer_state.json).", file=sys.stderr)
 
 
 def rows_per_generation_batch(training_args) -> int:
@@ -128,6 +138,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
+    resolve_resume_checkpoint(training_args)
     check_output_dir(script_args, training_args)
     check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
     dataset = load_prompts(

@@ -153,3 +153,14 @@ def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo(tiny_model_dir, tm
     assert any(abs(k) > 0.01 for k in kl)
     expected = [r - beta * k for r, k in zip(REWARDS, kl)]
     assert batch["advantages"].tolist() == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("preset_average", [None, 2.0])
+def test_a_batch_without_any_reward_leaves_the_moving_average_as_it_was(tiny_model_dir, tmp_path, preset_average):
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, [None] * 3, "moving_average")
+    trainer.moving_average.value = preset_average
+    _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    assert trainer.moving_average.value == preset_average
+    assert batch["advantages"].tolist() == [0.0, 0.0, 0.0]
+    assert trainer._metrics["train"]["skipped_batches"] == [1.0]
+    assert "baseline" not in trainer._metrics["train"]

@@ -53,6 +53,7 @@ def bad_inputs(tmp_path):
         (["--reward_funcs", "format", "--reward_kwargs", '{"format": {"pattern": "(unclosed"}}'],
          "is not a valid regular expression"),
         (["--reward_funcs", "math_accuracy"], "from the dataset column 'answer', which this data set lacks"),
+        (["--resume_from_checkpoint", "true"], "holds no complete checkpoint: give a checkpoint's path"),
     ]
 
 

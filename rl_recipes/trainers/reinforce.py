@@ -28,9 +28,13 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import gather
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import RLOOConfig, RLOOTrainer
+from transformers.utils import logging
 from trl.trainer.utils import nanstd, use_adapter
+
+from rl_recipes.checkpoints import newest_complete_checkpoint
+
+logger = logging.get_logger(__name__)
 
 BASELINES = ("none", "moving_average", "batch_mean")
 BASELINE_STATE_FILE = "reinforce_baseline.json"
@@ -117,6 +121,14 @@ class ReinforceTrainer(RLOOTrainer):
         if not self.model.training:
             return output  # evaluation keeps the parent's leave-one-out advantage
         rewards = self._total_rewards(self._rewards_per_func, output)  # all processes' completions
+        if torch.isnan(rewards).all():
+            # No completion could be scored: nothing to learn from, and a mean of nothing (NaN) must not
+            # reach the moving average, which would stay NaN and zero every later advantage.
+            output["advantages"] = torch.zeros(len(inputs), device=rewards.device)
+            self._metrics["train"]["skipped_batches"].append(1.0)
+            logger.warning("Step %d: no completion of the batch has a reward; the batch is skipped.",
+                           self.state.global_step + 1)
+            return output
         baseline = self._baseline(rewards)
         advantages = rewards - baseline
         if self.normalize_advantages:
@@ -174,16 +186,18 @@ class ReinforceTrainer(RLOOTrainer):
                 )
         return output["old_logps"] - (ref_logps * output["completion_mask"]).sum(dim=1)
 
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            checkpoint_dir = Path(self._get_output_dir(trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            self.moving_average.save(checkpoint_dir / BASELINE_STATE_FILE)
+    def save_model(self, output_dir=None, _internal_call=False):
+        super().save_model(output_dir, _internal_call)
+        # A checkpoint's model is saved first and its trainer_state.json last: the baseline saved here is
+        # in every complete checkpoint (see rl_recipes.checkpoints).
+        if _internal_call and self.args.should_save:
+            self.moving_average.save(Path(output_dir or self.args.output_dir) / BASELINE_STATE_FILE)
 
     def train(self, resume_from_checkpoint=None, **kwargs):
         checkpoint = resume_from_checkpoint
         if checkpoint is True:
-            checkpoint = get_last_checkpoint(self.args.output_dir)
+            checkpoint, _ = newest_complete_checkpoint(self.args.output_dir)
+            resume_from_checkpoint = str(checkpoint) if checkpoint else True
         if checkpoint and os.path.isfile(Path(checkpoint) / BASELINE_STATE_FILE):
             self.moving_average.load(Path(checkpoint) / BASELINE_STATE_FILE)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
