@@ -20,8 +20,8 @@ class RecipeError(ValueError):
     """Bad input, reported as one line before any expensive work starts."""
 
 
-def check_recipe_keys(config_path: str, dataclass_types) -> None:
-    """Every key of a YAML recipe must be a field of one of the recipe's argument classes."""
+def check_recipe_keys(config_path: str, dataclass_types) -> set[str]:
+    """Every key of a YAML recipe must be a field of one of the recipe's argument classes; returns the keys."""
     path = Path(config_path)
     if not path.is_file():
         raise RecipeError(f"Recipe {path} does not exist: check the --config path.")
@@ -37,6 +37,7 @@ def check_recipe_keys(config_path: str, dataclass_types) -> None:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "see --help for the valid settings."
             raise RecipeError(f"Unknown key '{key}' in recipe {path}: {hint}")
+    return set(recipe)
 
 
 def check_generation_sizes(training_args) -> None:

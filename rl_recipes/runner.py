@@ -7,6 +7,7 @@ inside the functions so that `--help` answers at once.
 """
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,13 +82,28 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
     if "--config" not in argv:
         argv = ["--config", str(default_config), *argv]
     dataclass_types = (RecipeArguments, config_class, ModelConfig)
-    check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
+    recipe_keys = check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
     try:
         script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
-        raise RecipeError(" ".join(str(error).split())) from None
+        if not (BF16_UNSUPPORTED in str(error) and bf16_left_to_default(argv, recipe_keys)):
+            raise RecipeError(" ".join(str(error).split())) from None
+        # TRL's configs default to bf16, for GPUs; a recipe that does not ask for it runs here in float32.
+        if int(os.environ.get("RANK", "0")) == 0:
+            print("bf16 is not available on this machine (no GPU with bf16 support): training in float32. "
+                  "Set bf16 in the recipe to choose.", file=sys.stderr)
+        return parse_args(config_class, default_config, [*argv, "--bf16", "false"])
     script_args.reward_kwargs = parse_reward_kwargs(script_args.reward_kwargs)
     return script_args, training_args, model_args
+
+
+# TrainingArguments' refusal of bf16 on a machine without a bf16 GPU.
+BF16_UNSUPPORTED = "Your setup doesn't support bf16/gpu"
+
+
+def bf16_left_to_default(argv: list[str], recipe_keys: set[str]) -> bool:
+    """True when neither the YAML recipe nor a flag sets bf16 (TRL's configs then default it to on)."""
+    return "bf16" not in recipe_keys and not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv)
 
 
 def check_output_dir(script_args: RecipeArguments, training_args) -> None:
