@@ -127,3 +127,20 @@ def check_adapter_base(adapter_dir: Path, default_model_dir: Path, fix: str) -> 
     except RecipeError as error:
         raise RecipeError(f"{error} {fix[0].upper()}{fix[1:]}") from None
     return base
+
+
+def check_quantization(model_args) -> None:
+    """QLoRA (`load_in_4bit` / `load_in_8bit`) needs bitsandbytes, a CUDA GPU and a LoRA adapter to train."""
+    flag = "--load_in_4bit" if model_args.load_in_4bit else "--load_in_8bit" if model_args.load_in_8bit else None
+    if flag is None:
+        return
+    import torch
+    from transformers.utils import is_bitsandbytes_available
+
+    if not torch.cuda.is_available():
+        raise RecipeError(f"{flag} quantizes the model with bitsandbytes, which needs a CUDA GPU and this machine has none: "
+                          "run on a GPU, or leave the flag out to train in full precision.")
+    if not is_bitsandbytes_available():
+        raise RecipeError(f"{flag} needs the bitsandbytes package: pip install bitsandbytes, or leave the flag out.")
+    if not model_args.use_peft:
+        raise RecipeError(f"{flag} freezes the quantized weights, so only a LoRA adapter can train: add --use_peft true.")

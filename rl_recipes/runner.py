@@ -20,6 +20,7 @@ from rl_recipes.checks import (
     RecipeError,
     check_generation_sizes,
     check_model_source,
+    check_quantization,
     check_recipe_keys,
     check_reward_settings,
     check_reward_weights,
@@ -134,6 +135,24 @@ def rows_per_generation_batch(training_args) -> int:
     return training_args.generation_batch_size // training_args.num_generations
 
 
+def model_init_kwargs(model_args: ModelConfig, training_args) -> dict:
+    """How the trainer loads the model, as TRL's own scripts set it up, QLoRA's quantization included."""
+    from trl import get_quantization_config
+
+    kwargs = {
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        "attn_implementation": model_args.attn_implementation,
+    }
+    quantization_config = get_quantization_config(model_args)
+    if quantization_config is not None:
+        from accelerate import PartialState
+
+        kwargs["quantization_config"] = quantization_config
+        kwargs["device_map"] = {"": PartialState().local_process_index}  # each process's quantized copy on its own GPU
+    return {**kwargs, **(training_args.model_init_kwargs or {})}
+
+
 def build_trainer(trainer_class, script_args: RecipeArguments, training_args, model_args: ModelConfig):
     """Check the input, make sure the model exists, load prompts and construct the trainer.
 
@@ -157,6 +176,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     resolve_resume_checkpoint(training_args)
     check_output_dir(script_args, training_args)
     check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
+    check_quantization(model_args)
     dataset = load_prompts(
         script_args.dataset_name,
         config=script_args.dataset_config,
@@ -168,13 +188,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     )
     check_reward_settings(reward_funcs, script_args.reward_funcs, dataset.column_names)
     ensure_default_model(model_args.model_name_or_path)
-    model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "dtype": model_args.dtype,
-        "attn_implementation": model_args.attn_implementation,
-        **(training_args.model_init_kwargs or {}),
-    }
-    training_args.model_init_kwargs = model_init_kwargs
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     mixins = (CollapseDiagnosticsMixin, RewardGuardMixin)
     if issubclass(trainer_class, RLOOTrainer):
         mixins += (SinglePassMixin,)

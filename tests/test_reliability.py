@@ -54,6 +54,7 @@ def bad_inputs(tmp_path):
          "is not a valid regular expression"),
         (["--reward_funcs", "math_accuracy"], "from the dataset column 'answer', which this data set lacks"),
         (["--resume_from_checkpoint", "true"], "holds no complete checkpoint: give a checkpoint's path"),
+        (["--load_in_4bit", "true", "--use_peft", "true"], "--load_in_4bit "),  # bitsandbytes needs CUDA and the package
     ]
 
 
