@@ -144,3 +144,25 @@ def check_quantization(model_args) -> None:
         raise RecipeError(f"{flag} needs the bitsandbytes package: pip install bitsandbytes, or leave the flag out.")
     if not model_args.use_peft:
         raise RecipeError(f"{flag} freezes the quantized weights, so only a LoRA adapter can train: add --use_peft true.")
+
+
+def check_hub_settings(script_args, training_args) -> None:
+    """Settings of TRL's script arguments that the recipes do not carry out."""
+    if script_args.dataset_streaming:
+        raise RecipeError("dataset_streaming is not supported: the recipes load the prompts whole; set it false "
+                          "(a prompt set large enough to need streaming can be cut to the rows a run uses).")
+    if training_args.push_to_hub:
+        raise RecipeError("push_to_hub is not supported: set it false and upload the output directory afterwards "
+                          "with `hf upload <repo> <output_dir>`.")
+
+
+def check_evaluation_split(name_or_path: str, test_split: str, eval_strategy) -> None:
+    """Evaluation reads the `dataset_test_split` of the prompts' source, which a single local file does not have."""
+    if eval_strategy == "no" or not name_or_path:
+        return
+    if Path(name_or_path).expanduser().suffix in FILE_BUILDERS:
+        raise RecipeError(
+            f"eval_strategy is {getattr(eval_strategy, 'value', eval_strategy)}, but dataset_name {name_or_path} is one file, with no "
+            f"'{test_split}' split to evaluate on: use a data set directory with a {test_split} split (or a Hub "
+            "data set), or set eval_strategy no."
+        )

@@ -18,7 +18,9 @@ from rewards import UnknownRewardError
 from rewards.text import completion_text
 from rl_recipes.checks import (
     RecipeError,
+    check_evaluation_split,
     check_generation_sizes,
+    check_hub_settings,
     check_model_source,
     check_quantization,
     check_recipe_keys,
@@ -173,20 +175,27 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
+    check_hub_settings(script_args, training_args)
+    check_evaluation_split(script_args.dataset_name, script_args.dataset_test_split, training_args.eval_strategy)
     resolve_resume_checkpoint(training_args)
     check_output_dir(script_args, training_args)
     check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
     check_quantization(model_args)
+    prompt_source = {
+        "config": script_args.dataset_config,
+        "prompt_column": script_args.prompt_column,
+        "conversational": script_args.conversational,
+        "system_prompt": script_args.system_prompt,
+    }
     dataset = load_prompts(
-        script_args.dataset_name,
-        config=script_args.dataset_config,
-        split=script_args.dataset_train_split,
-        prompt_column=script_args.prompt_column,
-        min_rows=rows_per_generation_batch(training_args),
-        conversational=script_args.conversational,
-        system_prompt=script_args.system_prompt,
+        script_args.dataset_name, split=script_args.dataset_train_split,
+        min_rows=rows_per_generation_batch(training_args), **prompt_source,
     )
-    check_reward_settings(reward_funcs, script_args.reward_funcs, dataset.column_names)
+    eval_dataset = None  # as in TRL's scripts, dataset_test_split is read only when the run evaluates
+    if training_args.eval_strategy != "no":
+        eval_dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_test_split, **prompt_source)
+    for prompts in (dataset, eval_dataset) if eval_dataset is not None else (dataset,):
+        check_reward_settings(reward_funcs, script_args.reward_funcs, prompts.column_names)
     ensure_default_model(model_args.model_name_or_path)
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     mixins = (CollapseDiagnosticsMixin, RewardGuardMixin)
@@ -198,6 +207,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         reward_funcs=guard_rewards(reward_funcs, script_args.reward_funcs),
         args=training_args,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         peft_config=get_peft_config(model_args),
         callbacks=[StopOnSignal()],
     )

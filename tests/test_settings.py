@@ -1,11 +1,13 @@
 """Settings a recipe accepts either do what they say or stop the run at start-up with one line."""
 
+import json
+
 import pytest
 import torch
 
 from rl_recipes.checks import RecipeError
 from rl_recipes.runner import parse_args
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, assert_succeeded, run_script
 
 
 def rloo_args(tmp_path, recipe: str, *flags: str):
@@ -69,3 +71,51 @@ def test_qlora_quantizes_the_model_the_trainer_loads(tmp_path, monkeypatch, flag
     assert getattr(kwargs["quantization_config"], f"load_in_{bits}bit") is True
     assert kwargs["device_map"] == {"": 0}  # the process's own GPU
     assert "quantization_config" not in model_init_kwargs(plain_model_args, plain_training_args)
+
+
+def prompt_splits(tmp_path):
+    """A data set directory with a train and a test split, as `datasets` reads one."""
+    data = tmp_path / "prompts"
+    data.mkdir()
+    (data / "train.jsonl").write_text('{"prompt": "Once upon a time"}\n{"prompt": "One day"}\n')
+    (data / "test.jsonl").write_text('{"prompt": "Lily saw"}\n{"prompt": "A big dog"}\n')
+    return data
+
+
+def test_evaluation_scores_held_out_prompts_during_training(tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script(
+        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
+        "--dataset_name", str(prompt_splits(tmp_path)), "--eval_strategy", "steps", "--eval_steps", "1",
+        "--num_generations_eval", "2", "--per_device_eval_batch_size", "4", "--max_steps", "2",
+        "--max_completion_length", "8",
+    )
+    assert_succeeded(result)
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    evaluations = [entry for entry in history if "eval_reward" in entry]
+    assert [entry["step"] for entry in evaluations] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--eval_strategy", "steps", "--dataset_name", "PROMPTS_FILE"], "is one file, with no 'test' split to evaluate on"),
+        (["--eval_strategy", "steps", "--dataset_test_split", "validation"], "has no split 'validation'"),
+        (["--dataset_streaming", "true"], "dataset_streaming is not supported"),
+        (["--push_to_hub", "true"], "push_to_hub is not supported"),
+    ],
+    ids=["one file", "missing split", "streaming", "push to hub"],
+)
+def test_evaluation_and_hub_settings_that_cannot_work_stop_before_the_model_loads(tiny_model_dir, tmp_path, flags, message):
+    from trl import RLOOConfig, RLOOTrainer
+
+    from rl_recipes.runner import build_trainer
+
+    flags = [str(tmp_path / "p.jsonl") if flag == "PROMPTS_FILE" else flag for flag in flags]
+    (tmp_path / "p.jsonl").write_text('{"prompt": "Once"}\n')
+    config = REPO_ROOT / "recipes" / "configs" / "a_words" / "rloo.yaml"
+    args = parse_args(RLOOConfig, config, ["--model_name_or_path", str(tiny_model_dir), "--dataset_name",
+                                           str(prompt_splits(tmp_path)), "--output_dir", str(tmp_path / "out"),
+                                           "--num_generations_eval", "2", *flags])
+    with pytest.raises(RecipeError, match=message):
+        build_trainer(RLOOTrainer, *args)
