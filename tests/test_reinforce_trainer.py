@@ -138,13 +138,16 @@ def test_config_keeps_the_other_validations(tmp_path, overrides, message):
         ReinforceConfig(output_dir=str(tmp_path), bf16=False, use_cpu=True, **overrides)
 
 
-def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo(tiny_model_dir, tmp_path):
+def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo_from_one_reference_pass(tiny_model_dir, tmp_path):
     beta = 0.1
     trainer, prompt_ids, completion_ids = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, beta=beta)
     with torch.no_grad():  # move the policy away from the reference, so the KL is not zero
         for p in trainer.model.parameters():
             p.add_(0.01 * torch.randn_like(p))
+    reference_passes = []
+    trainer.ref_model.register_forward_hook(lambda *args: reference_passes.append(1))
     _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    assert len(reference_passes) == 1  # the KL reuses TRL's reference pass instead of running its own
     with torch.no_grad():
         kl = [
             (sequence_logprob(trainer.model, prompt_ids, c) - sequence_logprob(trainer.ref_model, prompt_ids, c)).item()

@@ -30,7 +30,7 @@ import torch
 from accelerate.utils import gather
 from trl import RLOOConfig, RLOOTrainer
 from transformers.utils import logging
-from trl.trainer.utils import nanstd, use_adapter
+from trl.trainer.utils import nanstd
 
 from rl_recipes.checkpoints import newest_complete_checkpoint
 
@@ -107,6 +107,8 @@ class ReinforceTrainer(RLOOTrainer):
 
     _tag_names = ["trl", "reinforce"]
 
+    _scoring_passes: list | None = None  # log-probabilities computed while a generation batch is scored
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.moving_average = MovingAverageBaseline(self.args.baseline_decay)
@@ -116,8 +118,21 @@ class ReinforceTrainer(RLOOTrainer):
         self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         return self._rewards_per_func
 
+    def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):
+        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(model, *args, **kwargs)
+        if self._scoring_passes is not None:
+            self._scoring_passes.append(logps)
+        return logps, entropies, aux_loss
+
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        # The parent's passes after generation: the policy's (old_logps), then with beta > 0 the reference's,
+        # under TRL's own context managers (adapter disabled for a PEFT model, ...). Kept for the KL penalty.
+        self._scoring_passes = []
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            scoring_passes, self._scoring_passes = self._scoring_passes, None
+        self._ref_logps = scoring_passes[-1] if self.beta != 0.0 else None
         if not self.model.training:
             return output  # evaluation keeps the parent's leave-one-out advantage
         rewards = self._total_rewards(self._rewards_per_func, output)  # all processes' completions
@@ -164,27 +179,10 @@ class ReinforceTrainer(RLOOTrainer):
         if self.reward_clip_range:
             rewards = rewards.clamp(min=self.reward_clip_range[0], max=self.reward_clip_range[1])
         if self.beta != 0.0:
-            rewards = rewards - self.beta * gather(self._sequence_kl(output))
+            # RLOOTrainer's sequence KL, from the reference pass it has already run.
+            kl = output["old_logps"] - (self._ref_logps * output["completion_mask"]).sum(dim=1)
+            rewards = rewards - self.beta * gather(kl)
         return rewards
-
-    @torch.no_grad()
-    def _sequence_kl(self, output: dict) -> torch.Tensor:
-        """Per-completion sum over tokens of log p_policy - log p_ref, RLOOTrainer's KL estimate."""
-        input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
-        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
-        logits_to_keep = output["completion_ids"].size(1)
-        batch_size = self.args.per_device_train_batch_size
-        if self.ref_model is not None:
-            ref_logps, _, _ = self._get_per_token_logps_and_entropies(
-                self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size
-            )
-        else:  # a PEFT adapter: the base model (or the initial adapter) is the reference
-            model = self.accelerator.unwrap_model(self.model)
-            with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
-                ref_logps, _, _ = self._get_per_token_logps_and_entropies(
-                    self.model, input_ids, attention_mask, logits_to_keep, batch_size
-                )
-        return output["old_logps"] - (ref_logps * output["completion_mask"]).sum(dim=1)
 
     def save_model(self, output_dir=None, _internal_call=False):
         super().save_model(output_dir, _internal_call)
