@@ -167,3 +167,18 @@ def test_a_batch_without_any_reward_leaves_the_moving_average_as_it_was(tiny_mod
     assert batch["advantages"].tolist() == [0.0, 0.0, 0.0]
     assert trainer._metrics["train"]["skipped_batches"] == [1.0]
     assert "baseline" not in trainer._metrics["train"]
+
+
+def test_each_process_trains_on_the_advantages_of_its_own_completions(tiny_model_dir, tmp_path, monkeypatch):
+    from collections import deque
+
+    import trl.trainer.rloo_trainer
+
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean")
+    # This process is rank 1 of 2; rank 0's completions were all rewarded 100.
+    monkeypatch.setattr(type(trainer.accelerator), "process_index", property(lambda self: 1))
+    monkeypatch.setattr(trl.trainer.rloo_trainer, "gather", lambda local: torch.cat([torch.full_like(local, 100.0), local]))
+    trainer._logs["advantages"] = deque(maxlen=6)  # the completions table holds the generation batch of both
+    _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    baseline = (3 * 100.0 + sum(REWARDS)) / 6  # the batch mean spans both processes
+    assert batch["advantages"].tolist() == pytest.approx([r - baseline for r in REWARDS])
