@@ -13,8 +13,10 @@ prompt, batch and completion length, it times:
   reward, one advantage-weighted log-likelihood step with AdamW), i.e. what the work costs without
   any framework.
 
-Each step is split into generation (the model's `generate`), scoring (the reward functions) and
-update (everything else: the loss, backward, optimizer, logging). Warm-up steps are left out.
+Each step is timed whole, and within it, each on its own clock: generation (the model's `generate`),
+scoring (the reward functions) and update (from the batch being ready to the optimizer step's end:
+the loss, backward, optimizer). The rest of a step (advantages, logging) counts in its total only.
+Warm-up steps are left out.
 
 Then, what a user waits for: the default RLOO recipe (`recipes/configs/a_words/rloo.yaml` as it
 is) trained from scratch once per seed in `--time_to_reward_seeds`, stopped when a step's mean reward
@@ -65,6 +67,9 @@ class BenchmarkArguments:
     json_path: str = field(default="outputs/benchmark.json", metadata={"help": "Where to write the numbers."})
 
 
+PHASES = ("generation", "scoring", "update")
+
+
 class PhaseTimer:
     """Seconds spent in named phases, per training step."""
 
@@ -85,11 +90,20 @@ class PhaseTimer:
     def begin(self):
         self.current = {"start": time.perf_counter()}
 
+    def mark_end(self, name: str, func):
+        """`func`, noting in the current step when its last call returned."""
+        def marked(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.current[name] = time.perf_counter()
+
+        return marked
+
     def end(self, tokens: int):
+        # Each phase is timed on its own; what none of them covers (advantages, logging) is left in the total.
         total = time.perf_counter() - self.current.pop("start")
-        generation, scoring = self.current.get("generation", 0.0), self.current.get("scoring", 0.0)
-        self.steps.append({"total": total, "generation": generation, "scoring": scoring,
-                           "update": total - generation - scoring, "tokens": tokens})
+        self.steps.append({"total": total, **{phase: self.current.get(phase, 0.0) for phase in PHASES}, "tokens": tokens})
         self.current = {}
 
 
@@ -109,6 +123,8 @@ class StepTimes(TrainerCallback):
         self.timer.begin()
 
     def on_step_end(self, args, state, control, **kwargs):
+        # The update: from the batch being ready (generated, scored, advantages computed) to the optimizer step's end.
+        self.timer.current["update"] = time.perf_counter() - self.timer.current["inputs_ready"]
         lengths = self.trainer._metrics["train"].get("completions/mean_length") or [0]
         self.tokens = int(lengths[-1] * self.trainer.args.generation_batch_size)
 
@@ -164,6 +180,7 @@ def time_recipe(name: str, config_class, trainer_class, config: Path, extra: lis
         trainer = quiet_recipe_trainer(config_class, trainer_class, config, recipe_overrides(args, output_dir) + extra)
         timer = PhaseTimer()
         trainer._generate = timer.wrap("generation", trainer._generate)
+        trainer._prepare_inputs = timer.mark_end("inputs_ready", trainer._prepare_inputs)
         for guarded in trainer.reward_funcs:
             guarded.func = timer.wrap("scoring", guarded.func)
         trainer.add_callback(StepTimes(timer, trainer))
@@ -262,6 +279,7 @@ def time_floor(args: BenchmarkArguments, memory) -> dict:
         rewards = torch.tensor(a_words(completions=texts), device=args.device)
         timer.current["scoring"] = time.perf_counter() - start
 
+        start = time.perf_counter()
         model.train()
         advantages = rewards - (rewards.sum() - rewards) / (len(rewards) - 1)  # leave-one-out
         attention = torch.cat([prompt["attention_mask"], mask.long()], dim=1)
@@ -271,6 +289,7 @@ def time_floor(args: BenchmarkArguments, memory) -> dict:
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        timer.current["update"] = time.perf_counter() - start
         timer.end(tokens=int(mask.sum().item()))
     peak = memory.read_mib()
     return summarise("floor (plain PyTorch)", timer.steps[args.warmup_steps :], args.batch, peak, [])
