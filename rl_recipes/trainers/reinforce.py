@@ -28,8 +28,8 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import gather
-from trl import RLOOConfig, RLOOTrainer
 from transformers.utils import logging
+from trl import RLOOConfig, RLOOTrainer
 from trl.trainer.utils import nanstd
 
 from rl_recipes.checkpoints import newest_complete_checkpoint
@@ -141,8 +141,9 @@ class ReinforceTrainer(RLOOTrainer):
             # reach the moving average, which would stay NaN and zero every later advantage.
             output["advantages"] = torch.zeros(len(inputs), device=rewards.device)
             self._metrics["train"]["skipped_batches"].append(1.0)
-            logger.warning("Step %d: no completion of the batch has a reward; the batch is skipped.",
-                           self.state.global_step + 1)
+            if self.accelerator.is_main_process:
+                logger.warning("Step %d: no completion of the batch has a reward; the batch is skipped.",
+                               self.state.global_step + 1)
             return output
         baseline = self._baseline(rewards)
         advantages = rewards - baseline
