@@ -59,7 +59,7 @@ def bad_inputs(tmp_path):
 
 
 # Every case of the list runs: the count is taken from the list itself (its files are written per test).
-@pytest.mark.parametrize("case", range(len(bad_inputs(Path("unused")))))
+@pytest.mark.parametrize("case", range(len(bad_inputs(Path("/nonexistent")))))
 def test_bad_input_stops_with_one_line_before_any_model_is_loaded(tmp_path, unloadable_model, case):
     args, message = bad_inputs(tmp_path)[case]
     if "--model_name_or_path" not in args:
