@@ -182,3 +182,20 @@ def test_each_process_trains_on_the_advantages_of_its_own_completions(tiny_model
     _, batch = trainer_gradients(trainer, len(COMPLETIONS))
     baseline = (3 * 100.0 + sum(REWARDS)) / 6  # the batch mean spans both processes
     assert batch["advantages"].tolist() == pytest.approx([r - baseline for r in REWARDS])
+
+
+def test_the_baseline_is_saved_inside_the_checkpoint_before_its_trainer_state(tiny_model_dir, tmp_path):
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "moving_average")
+    trainer.moving_average.value = 2.5
+    baseline_there_when_state_written = []
+    save_state = trainer.state.save_to_json
+
+    def record_then_save(path):
+        baseline_there_when_state_written.append((tmp_path / "checkpoint-0" / "reinforce_baseline.json").is_file())
+        save_state(path)
+
+    trainer.state.save_to_json = record_then_save
+    trainer.create_optimizer_and_scheduler(num_training_steps=1)  # a checkpoint holds their states too
+    trainer._save_checkpoint(trainer.model, trial=None)
+    # trainer_state.json comes last: a checkpoint complete enough to resume from has the baseline.
+    assert baseline_there_when_state_written == [True]
