@@ -7,6 +7,7 @@ inside the functions so that `--help` answers at once.
 """
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from rl_recipes.checks import (
     RecipeError,
     check_generation_sizes,
     check_model_source,
+    check_process_group,
     check_recipe_keys,
     check_reward_settings,
     check_reward_weights,
@@ -82,14 +84,32 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
         argv = ["--config", str(default_config), *argv]
     dataclass_types = (RecipeArguments, config_class, ModelConfig)
     check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
+    parser = TrlParser(dataclass_types)
+    if backend := launcher_default_backend():
+        parser.set_defaults(ddp_backend=backend)  # a default: the YAML's ddp_backend and the flag still win
     try:
-        script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
+        script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
         raise RecipeError(" ".join(str(error).split())) from None
     script_args.reward_kwargs = parse_reward_kwargs(script_args.reward_kwargs)
     if str(training_args.resume_from_checkpoint).lower() == "true":
         training_args.resume_from_checkpoint = True  # the latest checkpoint in output_dir
     return script_args, training_args, model_args
+
+
+def launcher_default_backend() -> str | None:
+    """"gloo" for the processes of a multi-process launch on a machine without GPUs, else None (the default).
+
+    The parsed training arguments set up the process group, so this must be decided before parsing.
+    Left to itself, a launch with a GPU config (DDP or DeepSpeed) on such a machine finds no backend:
+    accelerate then counts one process while the launcher started several, and DeepSpeed, which
+    counts them all, fails its batch-size check. With gloo the processes form one group on the CPU.
+    """
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return "gloo"
+    return None
 
 
 def check_output_dir(script_args: RecipeArguments, training_args) -> None:
@@ -125,6 +145,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from rl_recipes.trainers.single_pass import SinglePassMixin
     from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
+    check_process_group(training_args)
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
