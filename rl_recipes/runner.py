@@ -98,16 +98,18 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
 
 
 def launcher_default_backend() -> str | None:
-    """"gloo" for the processes of a multi-process launch on a machine without GPUs, else None (the default).
+    """"gloo" for the processes of a DeepSpeed launch on a machine without GPUs, else None (the default).
 
     The parsed training arguments set up the process group, so this must be decided before parsing.
-    Left to itself, a launch with a GPU config (DDP or DeepSpeed) on such a machine finds no backend:
-    accelerate then counts one process while the launcher started several, and DeepSpeed, which
-    counts them all, fails its batch-size check. With gloo the processes form one group on the CPU.
+    Left to itself, a DeepSpeed launch on such a machine finds no backend: accelerate counts one
+    process while DeepSpeed counts them all, and fails its batch-size check. With gloo they form one
+    group on the CPU (DeepSpeed picks its CPU accelerator). DDP on CPU is asked for with --use_cpu true,
+    which picks gloo in accelerate; a DDP launch without it stops in `check_process_group`.
     """
     import torch
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    if deepspeed and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         return "gloo"
     return None
 

@@ -220,3 +220,27 @@ def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one
     ends = [r["baseline"] for r in resumed if r["when"] == "end"]
     assert ends[0] == ends[1] and ends[0] != saved_baseline
     assert_trained_full_model(output_dir, partitionable_model_dir)
+
+
+@pytest.mark.parametrize("config, recipe_flags, message", [
+    # DDP's config without --use_cpu true: no backend, so each process would train alone.
+    ("multi_gpu.yaml", [], "error: The launcher started 2 processes but they did not join one process group, so each "
+                           "would train its own copy into the same output_dir: on a machine without GPUs pass "
+                           "--use_cpu true to the recipe for DDP"),
+    # FSDP2 on CPU: accelerate would quietly run DDP.
+    ("fsdp2.yaml", ["--use_cpu", "true"], "error: FSDP2 needs GPUs, and this machine has none"),
+])
+def test_a_launch_that_would_not_train_as_configured_stops_before_loading_the_model(config, recipe_flags, message,
+                                                                                    tmp_path):
+    output_dir = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"accelerate_configs/{config}",
+        "--num_processes", "2", "--mixed_precision", "no", "recipes/rloo.py",
+        "--model_name_or_path", str(tmp_path / "never-loaded"), "--output_dir", str(output_dir), *recipe_flags,
+    ]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors and all(line.startswith(message) for line in errors), result.stderr[-3000:]
+    assert not output_dir.exists()
