@@ -244,3 +244,61 @@ def test_a_launch_that_would_not_train_as_configured_stops_before_loading_the_mo
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors and all(line.startswith(message) for line in errors), result.stderr[-3000:]
     assert not output_dir.exists()
+
+
+def test_two_machines_on_one_host_train_one_run_from_the_slurm_scripts_own_lines(partitionable_model_dir, tmp_path):
+    """`scripts/slurm/train.slurm`'s per-node command lines, for two nodes that are both 127.0.0.1, started as
+    two `accelerate launch` processes: machine ranks 0 and 1 of one ZeRO-3 run of one process each."""
+    import socket
+
+    from tests.test_launch_configs import dry_run, parse_launch
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The shipped ZeRO-3 config with CPU precision: the SLURM lines pass no --mixed_precision.
+    config = tmp_path / "deepspeed_zero3_cpu.yaml"
+    config.write_text((REPO_ROOT / "accelerate_configs" / "deepspeed_zero3.yaml").read_text()
+                      .replace("mixed_precision: bf16", "mixed_precision: 'no'"))
+    output_dir = tmp_path / "out"
+    plan = dry_run(tmp_path, "--gpus_per_node", "1", "--main_process_port", str(port), "recipes/rloo.py",
+                   "recipes/configs/a_words/rloo.yaml", str(config), "--model_name_or_path", str(partitionable_model_dir),
+                   "--output_dir", str(output_dir), *SHORT_RUN, "--per_device_train_batch_size", "4",
+                   "--num_generations", "8", nodes=("127.0.0.1", "127.0.0.1"))
+    assert [parse_launch(argv).machine_rank for _, _, argv in plan] == [0, 1]
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    machines, logs = [], [tmp_path / f"machine{rank}.log" for rank in range(len(plan))]
+    try:
+        for (_, _, argv), log in zip(plan, logs):
+            with open(log, "w") as output:  # a file each: a full pipe would stall its machine mid-collective
+                machines.append(subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT))
+            if len(machines) == 1:  # machine rank 0 hosts the rendezvous: let it take the port first
+                wait_for_port(port)
+        for machine in machines:
+            machine.wait(timeout=600)
+    finally:
+        for machine in machines:
+            if machine.poll() is None:
+                machine.kill()
+    outputs = [log.read_text() for log in logs]
+    for machine, output in zip(machines, outputs):
+        assert machine.returncode == 0, output[-4000:]
+
+    # 8 generations of one prompt need 2 processes of 4: each machine alone would have failed RLOOConfig's check.
+    assert len(logged_rewards(output_dir)) == 2
+    assert sum("=== Summary ===" in output for output in outputs) == 1  # one run, one main process
+    assert_trained_full_model(output_dir, partitionable_model_dir)
+
+
+def wait_for_port(port: int, timeout: float = 120) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as client:
+            if client.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on port {port}")
