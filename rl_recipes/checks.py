@@ -47,6 +47,30 @@ def check_generation_sizes(training_args) -> None:
         )
 
 
+def check_process_group(training_args) -> None:
+    """The processes a launcher started must train as one group, or each trains its own copy of the model
+    into the same output directory. Call after parsing (the training arguments set the group up)."""
+    import torch
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    without_gpus = not torch.cuda.is_available()
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and without_gpus:
+        raise RecipeError(
+            "FSDP2 needs GPUs, and this machine has none (accelerate would quietly run plain DDP instead): "
+            "use accelerate_configs/deepspeed_zero3.yaml with --mixed_precision no for sharded training on CPU."
+        )
+    if launched > 1 and training_args.world_size == 1:
+        fix = (
+            "on a machine without GPUs pass --use_cpu true to the recipe for DDP, or launch with "
+            "accelerate_configs/deepspeed_zero2.yaml or deepspeed_zero3.yaml and --mixed_precision no"
+            if without_gpus else "check the launcher's --num_processes against the GPUs this machine has"
+        )
+        raise RecipeError(
+            f"The launcher started {launched} processes but they did not join one process group, so each would "
+            f"train its own copy into the same output_dir: {fix}."
+        )
+
+
 def check_reward_weights(reward_names: list[str], reward_weights: list[float] | None) -> None:
     if reward_weights is not None and len(reward_weights) != len(reward_names):
         raise RecipeError(

@@ -22,6 +22,7 @@ from rl_recipes.checks import (
     check_generation_sizes,
     check_hub_settings,
     check_model_source,
+    check_process_group,
     check_quantization,
     check_recipe_keys,
     check_reward_settings,
@@ -86,8 +87,11 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
         argv = ["--config", str(default_config), *argv]
     dataclass_types = (RecipeArguments, config_class, ModelConfig)
     recipe_keys = check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
+    parser = TrlParser(dataclass_types)
+    if backend := launcher_default_backend():
+        parser.set_defaults(ddp_backend=backend)  # a default: the YAML's ddp_backend and the flag still win
     try:
-        script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
+        script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
         if not (BF16_UNSUPPORTED in str(error) and bf16_left_to_default(argv, recipe_keys)):
             raise RecipeError(" ".join(str(error).split())) from None
@@ -107,6 +111,23 @@ BF16_UNSUPPORTED = "Your setup doesn't support bf16/gpu"
 def bf16_left_to_default(argv: list[str], recipe_keys: set[str]) -> bool:
     """True when neither the YAML recipe nor a flag sets bf16 (TRL's configs then default it to on)."""
     return "bf16" not in recipe_keys and not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv)
+
+
+def launcher_default_backend() -> str | None:
+    """"gloo" for the processes of a DeepSpeed launch on a machine without GPUs, else None (the default).
+
+    The parsed training arguments set up the process group, so this must be decided before parsing.
+    Left to itself, a DeepSpeed launch on such a machine finds no backend: accelerate counts one
+    process while DeepSpeed counts them all, and fails its batch-size check. With gloo they form one
+    group on the CPU (DeepSpeed picks its CPU accelerator). DDP on CPU is asked for with --use_cpu true,
+    which picks gloo in accelerate; a DDP launch without it stops in `check_process_group`.
+    """
+    import torch
+
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    if deepspeed and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return "gloo"
+    return None
 
 
 def check_output_dir(script_args: RecipeArguments, training_args) -> None:
@@ -172,6 +193,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from rl_recipes.trainers.single_pass import SinglePassMixin
     from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
+    check_process_group(training_args)
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)

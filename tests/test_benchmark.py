@@ -73,3 +73,28 @@ def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slo
     assert slowed["scoring_s"] >= SLOW_REWARD_S > plain["scoring_s"]
     assert slowed["seconds_per_step"] > plain["seconds_per_step"] + SLOW_REWARD_S / 2
     assert slowed["generations_per_s"] < plain["generations_per_s"]
+
+
+def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_ddp(tiny_model_dir, tmp_path):
+    json_path = tmp_path / "scale.json"
+    command = [
+        sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), "--scale", "true", "--scale_contenders", "ddp", "zero3",
+        "--scale_hidden_size", "256", "--scale_layers", "2", "--batch", "4", "--completion_length", "8",
+        "--steps", "1", "--warmup_steps", "1", "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path),
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    numbers = json.loads(json_path.read_text())
+    ddp, zero3 = numbers["results"]
+    assert (ddp["name"], zero3["name"]) == ("DDP x 2", "ZeRO-3 x 2")
+    for contender in (ddp, zero3):
+        assert len(contender["ranks"]) == 2
+        assert contender["seconds_per_step"] > 0 and contender["peak_memory_mib"] > 0
+    # 4 x 256 x 256 + 3 x 256 x 768 weights a layer, float32: ZeRO-3 holds half of them on each process.
+    assert ddp["weights_mib"] == pytest.approx(numbers["parameters"] * 4 / 2**20)
+    assert zero3["weights_mib"] == pytest.approx(ddp["weights_mib"] / 2, rel=0.01)
+    # AdamW's two moments (and DeepSpeed's master partition) are sharded too.
+    assert zero3["weights_mib"] + zero3["optimizer_mib"] <= 0.6 * (ddp["weights_mib"] + ddp["optimizer_mib"])
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == ["DDP x 2", "ZeRO-3 x 2"]
