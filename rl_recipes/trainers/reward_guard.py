@@ -8,8 +8,8 @@ decides, the same way on every process:
 
 - `reward_faults: stop` (the default): all processes raise `RewardFault`, naming the reward, the fault
   and one offending completion; the recipe saves a checkpoint of the last completed step and exits;
-- `reward_faults: skip`: training goes on without those samples; the count is logged per reward as
-  `reward_faults/<name>`.
+- `reward_faults: skip`: training goes on without those samples; their number in each generation
+  batch, summed over all processes, is logged per reward as `reward_faults/<name>`.
 """
 
 import inspect
@@ -62,9 +62,7 @@ class GuardedReward:
         values, fault = self._as_list(values, len(completions))
         if fault:
             return self._fault_all(completions, fault, kwargs)
-        checked = [self._check(value, completion) for value, completion in zip(values, completions)]
-        self._log_count(kwargs)
-        return checked
+        return [self._check(value, completion) for value, completion in zip(values, completions)]
 
     @staticmethod
     def _as_list(values, expected: int) -> tuple[list | None, str | None]:
@@ -94,12 +92,7 @@ class GuardedReward:
 
     def _fault_all(self, completions, fault: str, kwargs):
         self.faults = [f"{fault} (first completion: {completions[0]!r})" for _ in completions]
-        self._log_count(kwargs)
         return [None] * len(completions)
-
-    def _log_count(self, kwargs) -> None:
-        if "log_metric" in kwargs:
-            kwargs["log_metric"](f"reward_faults/{self.__name__}", float(len(self.faults)))
 
 
 class AsyncGuardedReward(GuardedReward):
@@ -131,6 +124,7 @@ class RewardGuardMixin:
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._log_fault_counts()
         if self.reward_fault_policy == "stop":
             first = next(
                 (f"Reward '{g.spec}' {g.faults[0]}" for g in self.reward_funcs if isinstance(g, GuardedReward) and g.faults),
@@ -141,3 +135,15 @@ class RewardGuardMixin:
             if faulty:
                 raise RewardFault(first or "A reward failed on another process (see its log).")
         return rewards
+
+    def _log_fault_counts(self) -> None:
+        """`reward_faults/<name>`: the faulty samples of this generation batch, summed over all processes (TRL's
+        `log_metric` would average them)."""
+        guarded = [g for g in self.reward_funcs if isinstance(g, GuardedReward)]
+        if not guarded:
+            return
+        local = torch.tensor([len(g.faults) for g in guarded], dtype=torch.float32, device=self.accelerator.device)
+        counts = gather(local).view(-1, len(guarded)).sum(dim=0)
+        mode = "train" if self.model.training else "eval"
+        for g, count in zip(guarded, counts.tolist()):
+            self._metrics[mode][f"reward_faults/{g.__name__}"].append(count)
