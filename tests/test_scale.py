@@ -229,7 +229,7 @@ def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one
                            "--use_cpu true to the recipe for DDP"),
     # FSDP2 on CPU: accelerate would quietly run DDP.
     ("fsdp2.yaml", ["--use_cpu", "true"], "error: FSDP2 needs GPUs, and this machine has none"),
-])
+], ids=["ddp_without_use_cpu", "fsdp2_on_cpu"])
 def test_a_launch_that_would_not_train_as_configured_stops_before_loading_the_model(config, recipe_flags, message,
                                                                                     tmp_path):
     output_dir = tmp_path / "out"
