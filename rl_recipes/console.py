@@ -11,6 +11,7 @@ Only the main process prints, as with transformers' callbacks.
 """
 
 import sys
+import warnings
 
 from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerCallback
 
@@ -95,3 +96,17 @@ def use_console(trainer, metrics: list[str]) -> None:
     else:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(MetricsProgressBar(metrics))
+
+
+def quiet_library_warnings() -> None:
+    """Silence, one by one, the deprecation warnings that the libraries' own calls raise under our settings.
+
+    Each filter matches one message from one module, so a warning about a user's real problem, or a
+    new one, still shows.
+    """
+    # TRL 1.16 reads `model.is_gradient_checkpointing` each time it unwraps the model for generation
+    # (trl/models/utils.py); transformers 5 deprecated that property for `is_activation_checkpointing`.
+    warnings.filterwarnings(
+        "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+        module=r"transformers\.modeling_utils",
+    )

@@ -125,7 +125,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from trl import RLOOTrainer, get_peft_config
 
     from rewards import get_reward_funcs
-    from rl_recipes.console import check_console_metrics, use_console
+    from rl_recipes.console import check_console_metrics, quiet_library_warnings, use_console
     from rl_recipes.curves import CurvesCallback
     from rl_recipes.data import load_prompts
     from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
@@ -134,6 +134,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from rl_recipes.trainers.single_pass import SinglePassMixin
     from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
+    quiet_library_warnings()
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
