@@ -3,6 +3,7 @@
 import json
 import re
 import struct
+import warnings
 
 import pytest
 
@@ -74,6 +75,24 @@ def test_a_console_metric_the_trainer_does_not_log_is_named_once(capsys):
     assert metrics.items() == [("reward", "14")]
     warnings = capsys.readouterr().err.splitlines()
     assert warnings == ["warning: console_metrics rewrd not logged by this trainer; it logs: entropy, loss, reward"]
+
+
+def test_only_the_deprecation_that_trl_triggers_is_silenced():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rl_recipes.console import quiet_library_warnings
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert model.is_gradient_checkpointing is False
+        quiet_library_warnings()
+        assert model.is_gradient_checkpointing is False
+        warnings.warn("`is_gradient_checkpointing` is deprecated here too", FutureWarning)  # not from transformers
+    messages = [str(warning.message) for warning in caught]
+    assert len(messages) == 2 and messages[0].startswith("`is_gradient_checkpointing` is deprecated and will be removed")
+    assert messages[1] == "`is_gradient_checkpointing` is deprecated here too"
 
 
 def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(tiny_model_dir, tmp_path):
