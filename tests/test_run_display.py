@@ -97,8 +97,11 @@ def test_only_the_deprecation_that_trl_triggers_is_silenced():
 
 def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "run"
-    result = launch("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *SHORT_RUN)
+    result = launch("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *SHORT_RUN,
+                    "--log_completions", "true", "--num_completions_to_print", "2")
     assert_succeeded(result)
+    # TRL's table of completions, asked for, still prints beside the bar at every step.
+    assert set(re.findall(r" Step (\d+) ", result.stdout)) == {"1", "2", "3"} and "Advantage" in result.stdout
 
     # No per-step dictionary anywhere; the bar (on stderr) carries the chosen metrics instead.
     for stream in (result.stdout, result.stderr):
