@@ -77,6 +77,18 @@ def test_a_console_metric_the_trainer_does_not_log_is_named_once(capsys):
     assert warnings == ["warning: console_metrics rewrd not logged by this trainer; it logs: entropy, loss, reward"]
 
 
+def test_without_a_bar_each_log_prints_one_line_from_the_main_process_only(capsys):
+    from types import SimpleNamespace
+
+    from rl_recipes.console import MetricsPrinter
+
+    printer = MetricsPrinter(["reward", "entropy"])
+    for main_process in (True, False):
+        state = SimpleNamespace(is_world_process_zero=main_process, global_step=2, max_steps=60)
+        printer.on_log(None, state, None, logs={"loss": 0.1, "reward": 12.25, "entropy": 1.5, "reward_std": 3.0})
+    assert capsys.readouterr().out == "step 2/60: reward=12.25 entropy=1.5\n"
+
+
 def test_only_the_deprecation_that_trl_triggers_is_silenced():
     from transformers import LlamaConfig, LlamaForCausalLM
 
