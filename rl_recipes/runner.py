@@ -78,6 +78,13 @@ class RecipeArguments(ScriptArguments):
     num_samples_to_show: int = field(
         default=3, metadata={"help": "How many of the last completions to print in the closing summary."}
     )
+    console_metrics: list[str] = field(
+        default_factory=lambda: ["reward", "reward_std", "entropy", "distinct_completions", "eval_reward"],
+        metadata={
+            "help": "Logged metrics shown in the progress bar (eval_ ones once an evaluation logs them); `all` prints "
+            "every log as a dictionary instead. Every log goes to trainer_state.json and --report_to either way."
+        },
+    )
 
 
 def parse_args(config_class, default_config: Path, argv: list[str] | None = None):
@@ -186,6 +193,8 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from trl import RLOOTrainer, get_peft_config
 
     from rewards import get_reward_funcs
+    from rl_recipes.console import check_console_metrics, quiet_library_warnings, use_console
+    from rl_recipes.curves import CurvesCallback
     from rl_recipes.data import load_prompts
     from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
     from rl_recipes.trainers.diagnostics import CollapseDiagnosticsMixin
@@ -193,6 +202,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from rl_recipes.trainers.single_pass import SinglePassMixin
     from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
+    quiet_library_warnings()
     check_process_group(training_args)
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
@@ -201,6 +211,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     check_evaluation_split(script_args.dataset_name, script_args.dataset_test_split, training_args.eval_strategy)
     resolve_resume_checkpoint(training_args)
     check_output_dir(script_args, training_args)
+    check_console_metrics(script_args.console_metrics)
     check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
     check_quantization(model_args)
     prompt_source = {
@@ -220,6 +231,9 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         check_reward_settings(reward_funcs, script_args.reward_funcs, prompts.column_names)
     ensure_default_model(model_args.model_name_or_path)
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
+    if training_args.device.type == "cpu":
+        # Pinned memory only speeds up copies to an accelerator; on a CPU the data loader warns that it is unused.
+        training_args.dataloader_pin_memory = False
     mixins = (CollapseDiagnosticsMixin, RewardGuardMixin)
     if issubclass(trainer_class, RLOOTrainer):
         mixins += (SinglePassMixin,)
@@ -234,11 +248,23 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         callbacks=[StopOnSignal()],
     )
     trainer.reward_fault_policy = script_args.reward_faults
+    use_console(trainer, script_args.console_metrics)
+    trainer.add_callback(CurvesCallback(reward_maximum(script_args, training_args, trainer.processing_class)))
     if script_args.save_completions:
         trainer.completions_file = Path(training_args.output_dir) / "completions.jsonl"
         if not training_args.resume_from_checkpoint and trainer.accelerator.is_main_process:
             trainer.completions_file.unlink(missing_ok=True)  # a fresh run over an old one starts a fresh file
     return trainer
+
+
+def reward_maximum(script_args: RecipeArguments, training_args, tokenizer) -> float | None:
+    """The highest total reward a completion can get, where it is known: the a-word reward alone."""
+    from rewards.a_words import max_a_words
+
+    if script_args.reward_funcs != ["a_words"]:
+        return None
+    weight = training_args.reward_weights[0] if training_args.reward_weights else 1.0
+    return weight * max_a_words(tokenizer, training_args.max_completion_length)
 
 
 def save_outputs(trainer, num_samples: int) -> list[dict]:
@@ -266,13 +292,50 @@ def last_completions(trainer) -> list[dict]:
 
 
 def print_summary(trainer, samples: list[dict]) -> None:
-    rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
+    """What the run did, in under 20 lines: reward, time, collapse diagnostics, samples, where to look next."""
+    from rl_recipes.curves import CURVES_FILE, CurvesCallback
+
+    history = trainer.state.log_history
+    output_dir = Path(trainer.args.output_dir)
+    curves = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurvesCallback))
+    steps = [entry for entry in history if "reward" in entry]
     print("\n=== Summary ===")
-    if rewards:
-        print(f"reward: {rewards[0]:.2f} at the first step -> {rewards[-1]:.2f} at step {trainer.state.global_step}")
+    if steps:
+        best = max(steps, key=lambda entry: entry["reward"])
+        maximum = f" (maximum possible {curves.max_reward:g})" if curves.max_reward is not None else ""
+        print(f"reward: {steps[0]['reward']:.2f} at the first step -> {steps[-1]['reward']:.2f} at step "
+              f"{trainer.state.global_step}; best {best['reward']:.2f} at step {best['step']}{maximum}")
+    evaluations = [entry for entry in history if entry.get("eval_reward") is not None]
+    if evaluations:
+        print(f"evaluation reward: {evaluations[-1]['eval_reward']:.2f} at step {evaluations[-1]['step']}")
+    timing = next((entry for entry in reversed(history) if "train_runtime" in entry), None)
+    if timing and timing.get("train_steps_per_second"):
+        print(f"time: {timing['train_runtime']:.1f} s of training, {1 / timing['train_steps_per_second']:.2f} s a step")
+    for line in trainer.collapse_summary():
+        print(line)
     for sample in samples:
-        print(f"- {completion_text(sample['completion'])!r}")
-    print(f"outputs: {trainer.args.output_dir} (model, tokenizer, trainer_state.json, samples.jsonl)")
+        print(f"- {shorten(completion_text(sample['completion']))!r}")
+    if (output_dir / CURVES_FILE).is_file():
+        print(f"curves: {output_dir / CURVES_FILE}")
+    tensorboard = tensorboard_logdir(trainer)
+    if tensorboard:
+        print(f"tensorboard: tensorboard --logdir {tensorboard}")
+    print(f"outputs: {output_dir} (model, tokenizer, trainer_state.json, samples.jsonl)")
+
+
+def shorten(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def tensorboard_logdir(trainer) -> str | None:
+    """Where TensorBoard finds this run: the output directory's `runs` folder, which holds every run there."""
+    from transformers.integrations import TensorBoardCallback
+
+    callback = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, TensorBoardCallback)), None)
+    if callback is None or callback.logging_dir is None:
+        return None
+    logdir = Path(callback.logging_dir)
+    return str(logdir.parent if logdir.parent.name == "runs" else logdir)
 
 
 def end_together(trainer) -> None:

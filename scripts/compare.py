@@ -144,27 +144,23 @@ def summarise_arm(runs: list[dict]) -> dict:
 
 
 def plot(results: dict, max_reward: float, window: int, path: Path) -> None:
-    import matplotlib
+    from rl_recipes.curves import draw_maximum, pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 5.5))
     colours = plt.get_cmap("tab10").colors
     for colour, (arm, arm_results) in zip(colours, results.items()):
         for i, run in enumerate(arm_results["runs"]):
             generations = range(1, len(run["curve"]) + 1)
             ax.plot(generations, run["curve"], color=colour, alpha=0.8, linewidth=1.2, label=arm if i == 0 else None)
-    ax.axhline(max_reward, color="black", linestyle="--", linewidth=1, label=f"maximum possible ({max_reward:g})")
+    draw_maximum(ax, max_reward)
     ax.set_xlabel("generations (completions sampled)")
     ax.set_ylabel(f"a-word reward (mean of the last {window} generations)")
     ax.set_title("REINFORCE vs RLOO on the tiny story model: one line per seed")
     ax.set_ylim(bottom=0)
     ax.legend(loc="center right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _reached(value) -> str:

@@ -17,6 +17,8 @@ def test_two_process_launch_trains_and_scores_each_prompt_group_whole(tiny_model
     )
     assert_succeeded(result)
     assert len(logged_rewards(output_dir)) == 3
+    # The main process alone prints the summary and draws the picture.
+    assert result.stdout.count("=== Summary ===") == 1 and (output_dir / "curves.png").is_file()
 
     calls = [json.loads(line) for line in calls_log.read_text().splitlines()]
     assert {call["rank"] for call in calls} == {0, 1}

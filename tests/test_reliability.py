@@ -150,7 +150,7 @@ def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_wei
     common = ["--model_name_or_path", str(tiny_model_dir), "--max_steps", "30", "--seed", "0"]
     recipe = [sys.executable, str(REPO_ROOT / "recipes" / "rloo.py"), *common]
     interrupted = tmp_path / "interrupted"
-    process = start_recipe([*recipe, "--output_dir", str(interrupted)])
+    process = start_recipe([*recipe, "--output_dir", str(interrupted), "--console_metrics", "all"])  # a line per step
     output = signal_after_steps(process, signal.SIGTERM, steps=4)
     assert process.returncode == 128 + signal.SIGTERM
     checkpoints = sorted(interrupted.glob("checkpoint-*"))
@@ -170,7 +170,7 @@ def test_ctrl_c_under_accelerate_launch_stops_cleanly_with_a_checkpoint(tiny_mod
     process = start_recipe([
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
         str(REPO_ROOT / "recipes" / "reinforce.py"), "--model_name_or_path", str(tiny_model_dir),
-        "--output_dir", str(output_dir), "--baseline", "moving_average", "--max_steps", "200",
+        "--output_dir", str(output_dir), "--baseline", "moving_average", "--max_steps", "200", "--console_metrics", "all",
     ])
     output = signal_after_steps(process, signal.SIGINT, steps=3)
     assert process.returncode != 0

@@ -184,7 +184,7 @@ def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one
                                                                                            tmp_path):
     output_dir = tmp_path / "zero3"
     command = launch_command("zero3", "reinforce_moving_average", partitionable_model_dir, output_dir,
-                             "--max_steps", "8")
+                             "--max_steps", "8", "--console_metrics", "all")  # every log as a line
     # A scheduler's SIGTERM reaches the training processes; each finishes its step and saves a checkpoint.
     process = subprocess.Popen(command, cwd=REPO_ROOT, env={**probe_env(output_dir), "PYTHONUNBUFFERED": "1"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

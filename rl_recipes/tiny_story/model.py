@@ -74,6 +74,8 @@ def build_tiny_model(output_dir: str | os.PathLike, spec: TinyModelSpec | None =
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments, set_seed
 
+    from rl_recipes.console import use_console
+
     spec = spec or TinyModelSpec()
     output_dir = Path(output_dir)
     set_seed(spec.seed)
@@ -109,10 +111,13 @@ def build_tiny_model(output_dir: str | os.PathLike, spec: TinyModelSpec | None =
             save_strategy="no",
             report_to="none",
             use_cpu=not torch.cuda.is_available(),
+            dataloader_pin_memory=torch.cuda.is_available(),  # pinning only helps copies to a GPU; on a CPU it warns
             seed=spec.seed,
             dataloader_num_workers=0,
         )
-        Trainer(model=model, args=args, train_dataset=dataset).train()
+        trainer = Trainer(model=model, args=args, train_dataset=dataset)
+        use_console(trainer, ["loss"])  # the loss in the progress bar, not a dictionary under it every 50 steps
+        trainer.train()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(scratch / "model")
         tokenizer.save_pretrained(scratch / "model")

@@ -4,7 +4,8 @@ A policy that fixates on one completion (the background text's REINFORCE failure
 numbers: the token entropy of its completions, which TRL already logs as `entropy`, and how many
 distinct completions it wrote lately, which this mixin logs as `distinct_completions` (among the
 last `window` completions of all processes). It can also append every completion, with its step and
-total reward, to a JSON-lines file, which `scripts/compare.py` reads.
+total reward, to a JSON-lines file, which `scripts/compare.py` reads. `read_collapse` puts the end of a
+run into one line for the closing summary.
 """
 
 import json
@@ -12,6 +13,26 @@ from collections import deque
 from pathlib import Path
 
 DISTINCT_WINDOW = 50
+# Below this mean token entropy (nats) sampling at temperature 1 is close to always picking the same
+# token: the tiny model starts near 1.5 and the collapsed runs of the background experiment end below 0.01.
+LOW_ENTROPY = 0.05
+
+
+def read_collapse(recent: list[str], last_batch: int, entropy: float | None) -> str | None:
+    """One line saying how the completions collapsed, or None while they still vary.
+
+    `recent` holds the latest completions, oldest first (the `distinct_completions` window), of which
+    the last `last_batch` came from the last step; `entropy` is the last step's mean token entropy.
+    """
+    last = recent[-last_batch:] if last_batch else []
+    if len(last) > 1 and len(set(last)) == 1:
+        return f"all {len(last)} of the last completions are the same text"
+    distinct = len(set(recent))
+    if len(recent) > 1 and distinct <= max(1, len(recent) // 10):
+        return f"only {distinct} distinct texts among the last {len(recent)} completions"
+    if entropy is not None and entropy < LOW_ENTROPY:
+        return f"token entropy {entropy:.3f}: sampling picks nearly the same token every time"
+    return None
 
 
 class CollapseDiagnosticsMixin:
@@ -32,6 +53,20 @@ class CollapseDiagnosticsMixin:
         if self.completions_file is not None and self.accelerator.is_main_process:
             self._append_completions(completions)
         return output
+
+    def collapse_summary(self) -> list[str]:
+        """The diagnostics at the end of the run, and a one-line reading when they signal a collapse."""
+        recent = list(getattr(self, "_recent_completions", []))
+        entropies = [entry["entropy"] for entry in self.state.log_history if entry.get("entropy") is not None]
+        entropy = entropies[-1] if entropies else None
+        if not recent:
+            return []
+        lines = [f"at the end: {len(set(recent))} distinct of the last {len(recent)} completions"
+                 + (f", token entropy {entropy:.3f}" if entropy is not None else "")]
+        reading = read_collapse(recent, len(self._logs["completion"]), entropy)
+        if reading:
+            lines.append(f"collapse: {reading}")
+        return lines
 
     def _append_completions(self, completions: list[str]) -> None:
         weights = self.reward_weights.tolist()
