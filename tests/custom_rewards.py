@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 
 def brevity(completions, **kwargs):
@@ -44,3 +45,10 @@ def nan_for_odd(completions, **kwargs):
 
 def infinite(completions, **kwargs):
     return [float("inf")] * len(completions)
+
+
+def slow(completions, **kwargs):
+    """A reward that takes half a minute, for a step long enough to signal into; it says when it starts."""
+    print("scoring a batch", flush=True)
+    time.sleep(30)
+    return [1.0] * len(completions)

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-SAME_REQUEST_S = 1.0
+SAME_REQUEST_S = 2.0
 
 
 class StopOnSignal(TrainerCallback):
