@@ -1,5 +1,7 @@
 """Rewards on a completion's shape rather than its content: its length, and how much it repeats itself."""
 
+from collections.abc import Callable
+
 from rewards.text import completion_text
 
 LENGTH_UNITS = ("words", "characters", "tokens")
@@ -31,19 +33,15 @@ def length_penalty(
     return [penalty * -abs(length - target_length) for length in lengths]  # 0.0 at the target, not -0.0
 
 
-def distinct_ngram_fraction(text: str, ngram_size: int) -> float:
-    """Distinct/total word n-grams (case-insensitive); 1 for a text shorter than one n-gram."""
-    words = text.lower().split()
-    ngrams = [tuple(words[i : i + ngram_size]) for i in range(len(words) - ngram_size + 1)]
-    return len(set(ngrams)) / len(ngrams) if ngrams else 1.0
+def get_repetition_penalty(ngram_size: int = 3, max_penalty: float = 1.0) -> Callable:
+    """TRL's repetition penalty (`trl.rewards.get_repetition_penalty_reward`), with `max_penalty` given as a positive size.
 
-
-def repetition_penalty(completions: list, ngram_size: int = 3, max_penalty: float = 1.0, **kwargs) -> list[float]:
-    """Minus `max_penalty` times the fraction of the completion's word n-grams that repeat an earlier one.
-
-    0 for a text without repeated n-grams (or too short to hold one), towards -`max_penalty` for one
-    phrase over and over: open-r1's repetition penalty, with `max_penalty` given as a positive size.
+    The reward is minus `max_penalty` times the fraction of the completion's token n-grams (the policy's
+    own tokens, as TRL passes them in `completion_ids`) that repeat an earlier one: 0 for a completion
+    without repeats or shorter than one n-gram, towards -`max_penalty` for one phrase over and over.
     """
+    from trl.rewards import get_repetition_penalty_reward
+
     if ngram_size < 1:
         raise ValueError(f"repetition reward: ngram_size must be at least 1, not {ngram_size}.")
     if max_penalty < 0:
@@ -51,5 +49,4 @@ def repetition_penalty(completions: list, ngram_size: int = 3, max_penalty: floa
             f"repetition reward: max_penalty is the size of the largest penalty, so positive (not {max_penalty}); "
             "the reward is already negative."
         )
-    # (fraction - 1), not -(1 - fraction): no repetition scores 0.0, not -0.0.
-    return [max_penalty * (distinct_ngram_fraction(completion_text(c), ngram_size) - 1) for c in completions]
+    return get_repetition_penalty_reward(ngram_size=ngram_size, max_penalty=-max_penalty)

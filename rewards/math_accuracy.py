@@ -1,114 +1,116 @@
 """Whether a completion's final answer equals the reference answer: 1.0 or 0.0, for maths data sets.
 
-The reference comes from a dataset column (`answer` unless `answer_column` says otherwise), in any
-of the shapes maths data sets use: a GSM8K solution ending in `#### 72`, a MATH-style `\\boxed{3/4}`,
-or the bare answer ("72", "(1, 2)"). Numbers are compared as numbers, so "1,000", "$1000" and
-"1000.0" agree, as do "0.75", "3/4" and "\\frac{3}{4}"; anything else as normalised text.
+Equivalence is math-verify's, the verifier behind TRL's `accuracy_reward` and open-r1: fractions,
+decimals, LaTeX, percentages, units, thousands separators and sets all compare by value. What this
+module adds is where each answer is read from, in the layouts maths data sets and recipes use:
+
+- the reference (the dataset column `answer` unless `answer_column` says otherwise): a GSM8K solution
+  ending in `#### 72`, a MATH-style `\\boxed{3/4}`, or the bare answer ("72", "(1, 2)", a number);
+- the completion: its last `<answer>...</answer>` block when it has one (an empty block scores 0),
+  otherwise its last `\\boxed{...}`, otherwise its last number.
+
+A mixed number ("1 1/2") is rewritten as a fraction ("3/2") before math-verify sees it: it would read 1.
 """
 
-import math
+import functools
+import logging
 import re
+import threading
 
-from rewards.text import completion_text
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-# What TRL passes every reward besides the dataset columns; left out when listing the columns.
-_TRL_ARGUMENTS = {"prompts", "completion_ids", "trainer_state", "log_metric", "log_extra"}
+from rewards.text import TRL_CALL_ARGUMENTS, completion_text
 
-_RELATIVE_TOLERANCE = 1e-6
+# The last `\boxed{...}` of a text, LaTeX units and `\text{...}` words dropped.
+_BOXED = LatexExtractionConfig(
+    normalization_config=NormalizationConfig(units=True, boxed="last"),
+    boxed_match_priority=0,
+    try_extract_without_anchor=False,
+)
+# A number or plain expression in prose ("72 clips", "3/4", "-5", "$1,000"), the last one when there are several.
+_PLAIN = ExprExtractionConfig()
 
-# A plain number as written in prose: "-3", "1,000", "2.5", ".5" or "3/4". The minus sign must not
-# follow a word character, so that the "-01" of "2024-05-01" is not read as negative.
-_NUMBER = re.compile(r"(?:(?<![\w.])-)?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:/\d+)?")
-# A whole answer that is a number, perhaps followed by a unit ("72 dollars", "5 cm").
-_NUMERIC_ANSWER = re.compile(r"([-+]?)(\d+(?:\.\d+)?|\.\d+)(?:/(\d+(?:\.\d+)?))?\s*[a-zA-Z. ]*")
-# \frac{3}{4} (or \dfrac, \tfrac) of plain numbers, rewritten as 3/4; other fractions stay LaTeX, compared as text.
-_FRACTION = re.compile(r"\\[dt]?frac\{\s*(-?[\d.]+)\s*\}\{\s*([\d.]+)\s*\}")
-_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
-_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_TIME_LIMIT_SECONDS = 5  # as math-verify's own default
+_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_GSM8K_ANSWER = re.compile(r"####[ \t]*([^\n]*)")
+# "1 1/2": a whole number, a space and a fraction, not part of a longer number or list.
+_MIXED_NUMBER = re.compile(r"(?<![\d.,/])(\d+)[ \t]+(\d+)/(\d+)(?![\d.,/])")
+# A word of two letters or more that is not a LaTeX command: an answer with one is prose, not a formula.
+_PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
 
 
-def _last_boxed(text: str) -> str | None:
-    """The contents of the last `\\boxed{...}`, braces inside it included; None if there is none or it is unclosed."""
-    start = text.rfind("\\boxed{")
-    if start == -1:
-        return None
-    depth = 0
-    opening = start + len("\\boxed")
-    for position in range(opening, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[position], 0)
-        if depth == 0:
-            return text[opening + 1 : position].strip()
+def _time_limit() -> int | None:
+    """Seconds math-verify may spend on one parse or comparison, or None for no limit.
+
+    math-verify enforces its limit with SIGALRM, which only the main thread may use. TRL calls a
+    synchronous reward from each process's main thread, where a pathological answer (a tower of
+    exponents) is cut off after a few seconds. Called from another thread (the event loop of a user's
+    async reward, a thread pool), it runs without a limit rather than fail, as TRL's `accuracy_reward` does.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return _TIME_LIMIT_SECONDS
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # its warning that the limit is off, by choice here
     return None
 
 
-def _after_hashes(text: str) -> str | None:
-    """What follows the last GSM8K-style `####` on its line."""
-    marked = re.findall(r"####[ \t]*([^\n]*)", text)
-    return marked[-1].strip() if marked and marked[-1].strip() else None
+def _mixed_to_fraction(match: re.Match) -> str:
+    whole, numerator, denominator = (int(group) for group in match.groups())
+    return f"{whole * denominator + numerator}/{denominator}" if denominator else match.group(0)
 
 
-def completion_answer(text: str) -> str | None:
-    """The last `\\boxed{...}`, else what follows `####`, else the last number in the text."""
-    marked = _last_boxed(text) or _after_hashes(text)
-    if marked:
-        return marked
-    numbers = _NUMBER.findall(_FRACTION.sub(r"\1/\2", text.replace("\u2212", "-")))
-    return numbers[-1] if numbers else None
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str, configs: tuple, time_limit: int | None) -> list:
+    """math-verify's parse, remembered: a reference is read once for each completion of its prompt, and
+    short answers recur. (math-verify itself remembers only the last step, from expression to SymPy.)"""
+    return parse(text, extraction_config=list(configs), parsing_timeout=time_limit)
 
 
-def reference_answer(reference) -> str | None:
-    """The last `\\boxed{...}`, else what follows `####`, else the reference itself when it is one line.
+def parse_answer(answer: str, time_limit: int | None) -> list:
+    """An answer on its own (what an <answer> block, a `####` line or a bare reference holds), parsed:
+    as a LaTeX formula, unless it holds words ("72 dollars"), when its last number is the answer."""
+    answer = _MIXED_NUMBER.sub(_mixed_to_fraction, answer.replace("\u2212", "-")).strip()
+    if not answer:
+        return []
+    formula = f"\\boxed{{{answer}}}"
+    if _PROSE_WORD.search(answer):
+        return _parse(answer, (_PLAIN,), time_limit) or _parse(formula, (_BOXED,), time_limit)
+    return _parse(formula, (_BOXED,), time_limit) or _parse(answer, (_PLAIN,), time_limit)
 
-    Unlike a completion, a reference is not searched for its last number: a bare answer such as
-    "\\sqrt{2}" would become "2". A multi-line reference with no marked answer cannot be read.
-    """
+
+def parse_last_boxed(text: str, time_limit: int | None) -> list:
+    """The last `\\boxed{...}` of `text`, parsed. Only the text from it on is handed over: math-verify
+    would read nearby boxes together as one answer of several values ("\\boxed{1}, then \\boxed{2}")."""
+    start = text.rfind("\\boxed")
+    return _parse(text[start:], (_BOXED,), time_limit) if start != -1 else []
+
+
+def parse_completion(text: str, time_limit: int | None) -> list:
+    """The completion's answer: its last <answer> block, else its last `\\boxed{}`, else its last number."""
+    blocks = _ANSWER_BLOCK.findall(text)
+    if blocks:
+        return parse_answer(blocks[-1], time_limit)
+    boxed = parse_last_boxed(text, time_limit)
+    if boxed:
+        return boxed
+    return _parse(_MIXED_NUMBER.sub(_mixed_to_fraction, text.replace("\u2212", "-")), (_PLAIN,), time_limit)
+
+
+def parse_reference(reference, time_limit: int | None) -> list:
+    """The reference answer, parsed; empty where it cannot be read. A reference is not searched for its last
+    number, as a completion is: a multi-line text without `####` or `\\boxed{}` is a solution with no marked answer."""
     if isinstance(reference, (int, float)) and not isinstance(reference, bool):
-        return str(reference)  # JSON and CSV data sets may hold the answer as a number
+        return parse_answer(str(reference), time_limit)  # JSON and CSV data sets may hold the answer as a number
     if not isinstance(reference, str):
-        return None
-    marked = _last_boxed(reference) or _after_hashes(reference)
+        return []
+    marked = _GSM8K_ANSWER.findall(reference)
     if marked:
-        return marked
+        return parse_answer(marked[-1], time_limit)
+    if "\\boxed" in reference:
+        return parse_last_boxed(reference, time_limit)
     reference = reference.strip()
-    return reference if reference and "\n" not in reference else None
-
-
-def _clean(answer: str) -> str:
-    answer = answer.replace("\u2212", "-")  # the Unicode minus sign
-    answer = _FRACTION.sub(r"\1/\2", answer)
-    answer = _TEXT_COMMAND.sub(r"\1", answer)
-    for noise in ("\\left", "\\right", "\\!", "\\,", "\\$", "$", "\\%", "%"):
-        answer = answer.replace(noise, "")
-    answer = _THOUSANDS_COMMA.sub("", answer)
-    return answer.strip().rstrip(".").strip()
-
-
-def parse_number(answer: str) -> float | None:
-    """The value of an answer that is a number, fraction or percentage (its unit dropped), else None.
-
-    "x = 5" reads as 5: the value after the last "=". A percentage reads as its number, so "50%"
-    equals "50", not "0.5".
-    """
-    answer = _clean(answer).rpartition("=")[2].strip()
-    match = _NUMERIC_ANSWER.fullmatch(answer)
-    if match is None:
-        return None
-    sign, numerator, denominator = match.groups()
-    if denominator is not None and float(denominator) == 0:
-        return None
-    value = float(numerator) / float(denominator) if denominator else float(numerator)
-    return -value if sign == "-" else value
-
-
-def _normalise(answer: str) -> str:
-    return re.sub(r"\s+", "", _clean(answer)).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").lower()
-
-
-def answers_match(predicted: str, reference: str) -> bool:
-    predicted_value, reference_value = parse_number(predicted), parse_number(reference)
-    if predicted_value is not None and reference_value is not None:
-        return math.isclose(predicted_value, reference_value, rel_tol=_RELATIVE_TOLERANCE, abs_tol=1e-9)
-    return _normalise(predicted) == _normalise(reference)
+    return parse_answer(reference, time_limit) if "\n" not in reference else []
 
 
 def math_accuracy(completions: list, answer_column: str = "answer", **kwargs) -> list[float | None]:
@@ -117,17 +119,18 @@ def math_accuracy(completions: list, answer_column: str = "answer", **kwargs) ->
     None (TRL skips the sample) where the reference cannot be read; 0.0 where the completion has no answer.
     """
     if answer_column not in kwargs:
-        columns = ", ".join(sorted(set(kwargs) - _TRL_ARGUMENTS)) or "none besides the prompt"
+        columns = ", ".join(sorted(set(kwargs) - TRL_CALL_ARGUMENTS)) or "none besides the prompt"
         raise ValueError(
             f"math_accuracy reads the reference answers from the dataset column '{answer_column}', which this data set "
             f"lacks (its other columns: {columns}); set reward_kwargs: {{math_accuracy: {{answer_column: ...}}}}."
         )
+    time_limit = _time_limit()
     scores = []
     for completion, reference in zip(completions, kwargs[answer_column], strict=True):
-        expected = reference_answer(reference)
-        if expected is None:
+        expected = parse_reference(reference, time_limit)
+        if not expected:
             scores.append(None)
             continue
-        predicted = completion_answer(completion_text(completion))
-        scores.append(float(predicted is not None and answers_match(predicted, expected)))
+        predicted = parse_completion(completion_text(completion), time_limit)
+        scores.append(float(bool(predicted) and verify(expected, predicted, timeout_seconds=time_limit)))
     return scores

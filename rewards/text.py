@@ -1,4 +1,10 @@
-"""What every reward needs: the text of a completion, whether plain or conversational."""
+"""What every reward needs: the text of a completion, whether plain or conversational, and what TRL passes it."""
+
+# The keyword arguments TRL passes every reward besides the data set's columns (`environments` in GRPO
+# with environments only): never a reward's setting, nor a column.
+TRL_CALL_ARGUMENTS = frozenset(
+    {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
+)
 
 
 def completion_text(completion) -> str:

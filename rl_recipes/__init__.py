@@ -4,7 +4,7 @@
 - `checks`: the input checks that run before any model loads; `data`: prompt loading;
 - `trainers`: the REINFORCE trainer and the mixins the recipes put on TRL's trainers;
 - `tiny_story`: the embedded default model and the story corpus it is trained on;
-- `saving`: writing a model directory whole or not at all.
+- `saving`: writing a model directory whole or not at all; `checkpoints`: which checkpoint a resume continues from.
 
 Users edit `recipes/` (entry scripts and YAML) and `rewards/`; this package is the library under them.
 """

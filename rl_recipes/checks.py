@@ -20,8 +20,8 @@ class RecipeError(ValueError):
     """Bad input, reported as one line before any expensive work starts."""
 
 
-def check_recipe_keys(config_path: str, dataclass_types) -> None:
-    """Every key of a YAML recipe must be a field of one of the recipe's argument classes."""
+def check_recipe_keys(config_path: str, dataclass_types) -> set[str]:
+    """Every key of a YAML recipe must be a field of one of the recipe's argument classes; returns the keys."""
     path = Path(config_path)
     if not path.is_file():
         raise RecipeError(f"Recipe {path} does not exist: check the --config path.")
@@ -37,12 +37,37 @@ def check_recipe_keys(config_path: str, dataclass_types) -> None:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "see --help for the valid settings."
             raise RecipeError(f"Unknown key '{key}' in recipe {path}: {hint}")
+    return set(recipe)
 
 
 def check_generation_sizes(training_args) -> None:
     if training_args.max_completion_length is not None and training_args.max_completion_length <= 0:
         raise RecipeError(
             f"max_completion_length is {training_args.max_completion_length}: set it to a positive number of tokens."
+        )
+
+
+def check_process_group(training_args) -> None:
+    """The processes a launcher started must train as one group, or each trains its own copy of the model
+    into the same output directory. Call after parsing (the training arguments set the group up)."""
+    import torch
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    without_gpus = not torch.cuda.is_available()
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and without_gpus:
+        raise RecipeError(
+            "FSDP2 needs GPUs, and this machine has none (accelerate would quietly run plain DDP instead): "
+            "use accelerate_configs/deepspeed_zero3.yaml with --mixed_precision no for sharded training on CPU."
+        )
+    if launched > 1 and training_args.world_size == 1:
+        fix = (
+            "on a machine without GPUs pass --use_cpu true to the recipe for DDP, or launch with "
+            "accelerate_configs/deepspeed_zero2.yaml or deepspeed_zero3.yaml and --mixed_precision no"
+            if without_gpus else "check the launcher's --num_processes against the GPUs this machine has"
+        )
+        raise RecipeError(
+            f"The launcher started {launched} processes but they did not join one process group, so each would "
+            f"train its own copy into the same output_dir: {fix}."
         )
 
 
@@ -68,18 +93,54 @@ def parse_reward_kwargs(value: dict | str | None) -> dict | None:
 
 
 def check_reward_settings(funcs: list, names: list[str], columns: list[str]) -> None:
-    """Call each of the registry's rewards on an empty batch, so that a bad setting or a missing answer
-    column fails now rather than at the first step. User rewards are left alone: not every function
-    takes an empty batch."""
-    from rewards import REWARD_FUNCS
+    """Check each reward against the data set's columns, then call each of the registry's rewards on an
+    empty batch, so that a bad setting or a missing answer column fails now rather than at the first step.
+    User rewards are not called: not every function takes an empty batch."""
+    from rewards import is_registered
 
-    empty_columns = {column: [] for column in columns if column != "prompt"}  # TRL passes the other columns
+    passed = [column for column in columns if column != "prompt"]  # TRL passes the other columns by name
     for func, name in zip(funcs, names):
-        if name in REWARD_FUNCS:
+        check_reward_columns(func, name, passed, registered=is_registered(name))
+    empty_columns = {column: [] for column in passed}
+    for func, name in zip(funcs, names):
+        if is_registered(name):
             try:
                 func(prompts=[], completions=[], completion_ids=[], **empty_columns)
             except ValueError as error:
                 raise RecipeError(" ".join(str(error).split())) from None
+
+
+def check_reward_columns(func, name: str, columns: list[str], registered: bool) -> None:
+    """A column named like a setting would replace it (TRL's keywords win over bound ones), and a
+    parameter with no default that is no column would fail the first step."""
+    import functools
+
+    from rewards import keyword_parameters
+
+    try:
+        parameters = keyword_parameters(func)
+    except (TypeError, ValueError):  # a callable whose signature Python cannot read: nothing to check
+        return
+    bound = func.keywords if isinstance(func, functools.partial) else {}
+    for column in columns:
+        if column in bound:
+            raise RecipeError(
+                f"The data set column '{column}' would replace the setting '{column}' that reward_kwargs gives reward "
+                f"'{name}' (TRL passes every column to every reward by name): rename the column, or drop the setting."
+            )
+        # A setting of the registry's rewards is one value for the run, never a column's per-sample values.
+        if registered and column in parameters and parameters[column].default is not parameters[column].empty:
+            raise RecipeError(
+                f"The data set column '{column}' would replace the setting '{column}' of reward '{name}' (TRL passes "
+                "every column to every reward by name): rename the column."
+            )
+    needed = [p for p, spec in parameters.items() if spec.default is spec.empty and p not in bound]
+    missing = [p for p in needed if p not in columns]
+    if missing:
+        raise RecipeError(
+            f"Reward '{name}' reads the data set column '{missing[0]}', which this data set lacks (its columns: "
+            f"{', '.join(columns) or 'none besides the prompt'}): rename the column that holds it to '{missing[0]}'."
+        )
 
 
 def looks_like_local_path(name: str) -> bool:
@@ -126,3 +187,42 @@ def check_adapter_base(adapter_dir: Path, default_model_dir: Path, fix: str) -> 
     except RecipeError as error:
         raise RecipeError(f"{error} {fix[0].upper()}{fix[1:]}") from None
     return base
+
+
+def check_quantization(model_args) -> None:
+    """QLoRA (`load_in_4bit` / `load_in_8bit`) needs bitsandbytes, a CUDA GPU and a LoRA adapter to train."""
+    flag = "--load_in_4bit" if model_args.load_in_4bit else "--load_in_8bit" if model_args.load_in_8bit else None
+    if flag is None:
+        return
+    import torch
+    from transformers.utils import is_bitsandbytes_available
+
+    if not torch.cuda.is_available():
+        raise RecipeError(f"{flag} quantizes the model with bitsandbytes, which needs a CUDA GPU and this machine has none: "
+                          "run on a GPU, or leave the flag out to train in full precision.")
+    if not is_bitsandbytes_available():
+        raise RecipeError(f"{flag} needs the bitsandbytes package: pip install bitsandbytes, or leave the flag out.")
+    if not model_args.use_peft:
+        raise RecipeError(f"{flag} freezes the quantized weights, so only a LoRA adapter can train: add --use_peft true.")
+
+
+def check_hub_settings(script_args, training_args) -> None:
+    """Settings of TRL's script arguments that the recipes do not carry out."""
+    if script_args.dataset_streaming:
+        raise RecipeError("dataset_streaming is not supported: the recipes load the prompts whole; set it false "
+                          "(a prompt set large enough to need streaming can be cut to the rows a run uses).")
+    if training_args.push_to_hub:
+        raise RecipeError("push_to_hub is not supported: set it false and upload the output directory afterwards "
+                          "with `hf upload <repo> <output_dir>`.")
+
+
+def check_evaluation_split(name_or_path: str, test_split: str, eval_strategy) -> None:
+    """Evaluation reads the `dataset_test_split` of the prompts' source, which a single local file does not have."""
+    if eval_strategy == "no" or not name_or_path:
+        return
+    if Path(name_or_path).expanduser().suffix in FILE_BUILDERS:
+        raise RecipeError(
+            f"eval_strategy is {getattr(eval_strategy, 'value', eval_strategy)}, but dataset_name {name_or_path} is one file, with no "
+            f"'{test_split}' split to evaluate on: use a data set directory with a {test_split} split (or a Hub "
+            "data set), or set eval_strategy no."
+        )

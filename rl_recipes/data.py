@@ -37,6 +37,9 @@ def load_prompts(
         else:
             dataset = load_dataset(name_or_path, name=config, split=split)
     except Exception as error:  # datasets raises many kinds; all mean the prompts cannot be read
+        if str(error).startswith("Unknown split"):
+            raise RecipeError(f"Dataset {name_or_path} has no split '{split}' ({' '.join(str(error).split())[:200]}): "
+                              "check dataset_train_split and dataset_test_split.") from None
         hint = " (HF_HUB_OFFLINE=1: a Hub data set must be in the cache)" if is_offline() else ""
         raise RecipeError(f"Cannot load dataset '{name_or_path}'{hint}: {' '.join(str(error).split())[:300]}") from None
 

@@ -7,6 +7,7 @@ inside the functions so that `--help` answers at once.
 """
 
 import json
+import os
 import signal
 import sys
 import traceback
@@ -19,8 +20,12 @@ from rewards import UnknownRewardError
 from rewards.text import completion_text
 from rl_recipes.checks import (
     RecipeError,
+    check_evaluation_split,
     check_generation_sizes,
+    check_hub_settings,
     check_model_source,
+    check_process_group,
+    check_quantization,
     check_recipe_keys,
     check_reward_settings,
     check_reward_weights,
@@ -36,8 +41,8 @@ class RecipeArguments(ScriptArguments):
     reward_funcs: list[str] = field(
         default_factory=lambda: ["a_words"],
         metadata={
-            "help": "Rewards to train on: names from the `rewards` registry or dotted paths "
-            "`package.module.function` to your own. Weight them with `--reward_weights`."
+            "help": "Rewards to train on: names from the `rewards` registry (TRL's own names among them, such as "
+            "`accuracy_reward`) or dotted paths `package.module.function` to your own. Weight them with `--reward_weights`."
         },
     )
     reward_kwargs: dict | str | None = field(
@@ -83,15 +88,48 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
     if "--config" not in argv:
         argv = ["--config", str(default_config), *argv]
     dataclass_types = (RecipeArguments, config_class, ModelConfig)
-    check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
+    recipe_keys = check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
+    parser = TrlParser(dataclass_types)
+    if backend := launcher_default_backend():
+        parser.set_defaults(ddp_backend=backend)  # a default: the YAML's ddp_backend and the flag still win
     try:
-        script_args, training_args, model_args = TrlParser(dataclass_types).parse_args_and_config(args=argv)
+        script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
-        raise RecipeError(" ".join(str(error).split())) from None
+        if not (BF16_UNSUPPORTED in str(error) and bf16_left_to_default(argv, recipe_keys)):
+            raise RecipeError(" ".join(str(error).split())) from None
+        # TRL's configs default to bf16, for GPUs; a recipe that does not ask for it runs here in float32.
+        if int(os.environ.get("RANK", "0")) == 0:
+            print("bf16 is not available on this machine (no GPU with bf16 support): training in float32. "
+                  "Set bf16 in the recipe to choose.", file=sys.stderr)
+        return parse_args(config_class, default_config, [*argv, "--bf16", "false"])
     script_args.reward_kwargs = parse_reward_kwargs(script_args.reward_kwargs)
-    if str(training_args.resume_from_checkpoint).lower() == "true":
-        training_args.resume_from_checkpoint = True  # the latest checkpoint in output_dir
     return script_args, training_args, model_args
+
+
+# TrainingArguments' refusal of bf16 on a machine without a bf16 GPU.
+BF16_UNSUPPORTED = "Your setup doesn't support bf16/gpu"
+
+
+def bf16_left_to_default(argv: list[str], recipe_keys: set[str]) -> bool:
+    """True when neither the YAML recipe nor a flag sets bf16 (TRL's configs then default it to on)."""
+    return "bf16" not in recipe_keys and not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv)
+
+
+def launcher_default_backend() -> str | None:
+    """"gloo" for the processes of a DeepSpeed launch on a machine without GPUs, else None (the default).
+
+    The parsed training arguments set up the process group, so this must be decided before parsing.
+    Left to itself, a DeepSpeed launch on such a machine finds no backend: accelerate counts one
+    process while DeepSpeed counts them all, and fails its batch-size check. With gloo they form one
+    group on the CPU (DeepSpeed picks its CPU accelerator). DDP on CPU is asked for with --use_cpu true,
+    which picks gloo in accelerate; a DDP launch without it stops in `check_process_group`.
+    """
+    import torch
+
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    if deepspeed and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return "gloo"
+    return None
 
 
 def check_output_dir(script_args: RecipeArguments, training_args) -> None:
@@ -105,9 +143,39 @@ def check_output_dir(script_args: RecipeArguments, training_args) -> None:
         )
 
 
+def resolve_resume_checkpoint(training_args) -> None:
+    """Turn `resume_from_checkpoint` into the checkpoint directory to resume from, or None; say which torn
+    checkpoints (interrupted saves) were passed over."""
+    from rl_recipes.checkpoints import resolve_resume
+
+    checkpoint, torn = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    training_args.resume_from_checkpoint = checkpoint
+    if torn and training_args.process_index == 0:
+        print(f"Resuming from {checkpoint}: skipped {', '.join(map(str, torn))}, whose save was interrupted "
+              "(no trainer_state.json).", file=sys.stderr)
+
+
 def rows_per_generation_batch(training_args) -> int:
     """Distinct prompts the trainer draws for one generation batch across all processes."""
     return training_args.generation_batch_size // training_args.num_generations
+
+
+def model_init_kwargs(model_args: ModelConfig, training_args) -> dict:
+    """How the trainer loads the model, as TRL's own scripts set it up, QLoRA's quantization included."""
+    from trl import get_quantization_config
+
+    kwargs = {
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        "attn_implementation": model_args.attn_implementation,
+    }
+    quantization_config = get_quantization_config(model_args)
+    if quantization_config is not None:
+        from accelerate import PartialState
+
+        kwargs["quantization_config"] = quantization_config
+        kwargs["device_map"] = {"": PartialState().local_process_index}  # each process's quantized copy on its own GPU
+    return {**kwargs, **(training_args.model_init_kwargs or {})}
 
 
 def build_trainer(trainer_class, script_args: RecipeArguments, training_args, model_args: ModelConfig):
@@ -127,29 +195,33 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from rl_recipes.trainers.single_pass import SinglePassMixin
     from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
+    check_process_group(training_args)
     reward_funcs = get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
+    check_hub_settings(script_args, training_args)
+    check_evaluation_split(script_args.dataset_name, script_args.dataset_test_split, training_args.eval_strategy)
+    resolve_resume_checkpoint(training_args)
     check_output_dir(script_args, training_args)
     check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
-    dataset = load_prompts(
-        script_args.dataset_name,
-        config=script_args.dataset_config,
-        split=script_args.dataset_train_split,
-        prompt_column=script_args.prompt_column,
-        min_rows=rows_per_generation_batch(training_args),
-        conversational=script_args.conversational,
-        system_prompt=script_args.system_prompt,
-    )
-    check_reward_settings(reward_funcs, script_args.reward_funcs, dataset.column_names)
-    ensure_default_model(model_args.model_name_or_path)
-    model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "dtype": model_args.dtype,
-        "attn_implementation": model_args.attn_implementation,
-        **(training_args.model_init_kwargs or {}),
+    check_quantization(model_args)
+    prompt_source = {
+        "config": script_args.dataset_config,
+        "prompt_column": script_args.prompt_column,
+        "conversational": script_args.conversational,
+        "system_prompt": script_args.system_prompt,
     }
-    training_args.model_init_kwargs = model_init_kwargs
+    dataset = load_prompts(
+        script_args.dataset_name, split=script_args.dataset_train_split,
+        min_rows=rows_per_generation_batch(training_args), **prompt_source,
+    )
+    eval_dataset = None  # as in TRL's scripts, dataset_test_split is read only when the run evaluates
+    if training_args.eval_strategy != "no":
+        eval_dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_test_split, **prompt_source)
+    for prompts in (dataset, eval_dataset) if eval_dataset is not None else (dataset,):
+        check_reward_settings(reward_funcs, script_args.reward_funcs, prompts.column_names)
+    ensure_default_model(model_args.model_name_or_path)
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     mixins = (CollapseDiagnosticsMixin, RewardGuardMixin)
     if issubclass(trainer_class, RLOOTrainer):
         mixins += (SinglePassMixin,)
@@ -159,6 +231,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         reward_funcs=guard_rewards(reward_funcs, script_args.reward_funcs),
         args=training_args,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         peft_config=get_peft_config(model_args),
         callbacks=[StopOnSignal()],
     )

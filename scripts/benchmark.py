@@ -3,6 +3,7 @@
     python scripts/benchmark.py                                  # tiny model, 10 generations x 100 tokens, CPU
     python scripts/benchmark.py --quick true                     # a few steps, for a smoke test
     python scripts/benchmark.py --model_name_or_path Qwen/Qwen2.5-0.5B --dtype bfloat16 --device cuda --use_peft true
+    python scripts/benchmark.py --scale true                     # memory and speed: 1 process, DDP, ZeRO-2, ZeRO-3
 
 In one process, one after another (so the machine's drift cancels in the ratios), on the same model,
 prompt, batch and completion length, it times:
@@ -13,20 +14,31 @@ prompt, batch and completion length, it times:
   reward, one advantage-weighted log-likelihood step with AdamW), i.e. what the work costs without
   any framework.
 
-Each step is split into generation (the model's `generate`), scoring (the reward functions) and
-update (everything else: the loss, backward, optimizer, logging). Warm-up steps are left out.
+Each step is timed whole, and within it, each on its own clock: generation (the model's `generate`),
+scoring (the reward functions) and update (from the batch being ready to the optimizer step's end:
+the loss, backward, optimizer). The rest of a step (advantages, logging) counts in its total only.
+Warm-up steps are left out.
 
 Then, what a user waits for: the default RLOO recipe (`recipes/configs/a_words/rloo.yaml` as it
 is) trained from scratch once per seed in `--time_to_reward_seeds`, stopped when a step's mean reward
 first reaches `--reward_target` of the maximum a-word reward; its wall-clock training time and the
 generations it took, with the median over seeds. The table goes to standard output, the numbers to
 `--json_path` as well.
+
+With `--scale true` it measures instead how the launch setups scale, on a model large enough to tell
+them apart: the tiny model's configuration widened and deepened (`--scale_hidden_size`,
+`--scale_layers`; about 27M parameters by default) with random weights. Each contender is an
+`accelerate launch` of this script as a worker, training the RLOO recipe with the same global batch:
+one process, DDP over two CPU processes, DeepSpeed ZeRO-2 and ZeRO-3 over two. Each process reports
+its peak resident memory, its seconds per step, and the bytes it holds for the model's weights and
+for the optimizer (state and, under DeepSpeed, its fp32 master partition).
 """
 
 import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +52,16 @@ from rl_recipes import REPO_ROOT
 from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
+LAUNCH_CONFIGS = REPO_ROOT / "accelerate_configs"
+# Scale contenders: (name, processes, `accelerate launch` flags). All on CPU; the worker picks --use_cpu.
+SCALE_CONTENDERS = {
+    "single": ("1 process", 1, ["--config_file", str(LAUNCH_CONFIGS / "cpu.yaml")]),
+    "ddp": ("DDP x 2", 2, ["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no"]),
+    "zero2": ("ZeRO-2 x 2", 2, ["--config_file", str(LAUNCH_CONFIGS / "deepspeed_zero2.yaml"), "--num_processes", "2",
+                                "--mixed_precision", "no"]),
+    "zero3": ("ZeRO-3 x 2", 2, ["--config_file", str(LAUNCH_CONFIGS / "deepspeed_zero3.yaml"), "--num_processes", "2",
+                                "--mixed_precision", "no"]),
+}
 
 
 @dataclass
@@ -63,6 +85,16 @@ class BenchmarkArguments:
         default=False, metadata={"help": "2 timed steps, 1 warm-up, 20-token completions, one time-to-reward seed."}
     )
     json_path: str = field(default="outputs/benchmark.json", metadata={"help": "Where to write the numbers."})
+    scale: bool = field(default=False, metadata={"help": "Compare 1 process, DDP, ZeRO-2 and ZeRO-3 (see above)."})
+    scale_contenders: list[str] = field(
+        default_factory=lambda: list(SCALE_CONTENDERS), metadata={"help": f"Of {', '.join(SCALE_CONTENDERS)}."}
+    )
+    scale_hidden_size: int = field(default=512, metadata={"help": "Hidden size of the scale mode's model."})
+    scale_layers: int = field(default=8, metadata={"help": "Decoder layers of the scale mode's model."})
+    scale_worker: bool = field(default=False, metadata={"help": "Internal: one launched process of a scale contender."})
+
+
+PHASES = ("generation", "scoring", "update")
 
 
 class PhaseTimer:
@@ -85,11 +117,20 @@ class PhaseTimer:
     def begin(self):
         self.current = {"start": time.perf_counter()}
 
+    def mark_end(self, name: str, func):
+        """`func`, noting in the current step when its last call returned."""
+        def marked(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.current[name] = time.perf_counter()
+
+        return marked
+
     def end(self, tokens: int):
+        # Each phase is timed on its own; what none of them covers (advantages, logging) is left in the total.
         total = time.perf_counter() - self.current.pop("start")
-        generation, scoring = self.current.get("generation", 0.0), self.current.get("scoring", 0.0)
-        self.steps.append({"total": total, "generation": generation, "scoring": scoring,
-                           "update": total - generation - scoring, "tokens": tokens})
+        self.steps.append({"total": total, **{phase: self.current.get(phase, 0.0) for phase in PHASES}, "tokens": tokens})
         self.current = {}
 
 
@@ -109,6 +150,8 @@ class StepTimes(TrainerCallback):
         self.timer.begin()
 
     def on_step_end(self, args, state, control, **kwargs):
+        # The update: from the batch being ready (generated, scored, advantages computed) to the optimizer step's end.
+        self.timer.current["update"] = time.perf_counter() - self.timer.current["inputs_ready"]
         lengths = self.trainer._metrics["train"].get("completions/mean_length") or [0]
         self.tokens = int(lengths[-1] * self.trainer.args.generation_batch_size)
 
@@ -159,14 +202,19 @@ def quiet_recipe_trainer(config_class, trainer_class, config: Path, overrides: l
     return trainer
 
 
-def time_recipe(name: str, config_class, trainer_class, config: Path, extra: list[str], args, memory) -> dict:
+def time_recipe(name: str, config_class, trainer_class, config: Path, extra: list[str], args, memory,
+                callbacks=()) -> dict:
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = quiet_recipe_trainer(config_class, trainer_class, config, recipe_overrides(args, output_dir) + extra)
         timer = PhaseTimer()
         trainer._generate = timer.wrap("generation", trainer._generate)
+        trainer._prepare_inputs = timer.mark_end("inputs_ready", trainer._prepare_inputs)
         for guarded in trainer.reward_funcs:
             guarded.func = timer.wrap("scoring", guarded.func)
         trainer.add_callback(StepTimes(timer, trainer))
+        for callback in callbacks:
+            callback.trainer = trainer
+            trainer.add_callback(callback)
         memory.reset()
         trainer.train()
         peak = memory.read_mib()
@@ -262,6 +310,7 @@ def time_floor(args: BenchmarkArguments, memory) -> dict:
         rewards = torch.tensor(a_words(completions=texts), device=args.device)
         timer.current["scoring"] = time.perf_counter() - start
 
+        start = time.perf_counter()
         model.train()
         advantages = rewards - (rewards.sum() - rewards) / (len(rewards) - 1)  # leave-one-out
         attention = torch.cat([prompt["attention_mask"], mask.long()], dim=1)
@@ -271,6 +320,7 @@ def time_floor(args: BenchmarkArguments, memory) -> dict:
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        timer.current["update"] = time.perf_counter() - start
         timer.end(tokens=int(mask.sum().item()))
     peak = memory.read_mib()
     return summarise("floor (plain PyTorch)", timer.steps[args.warmup_steps :], args.batch, peak, [])
@@ -305,8 +355,112 @@ def table(results: list[dict], floor: dict) -> str:
     return "\n".join(lines)
 
 
+class HeldBytes(TrainerCallback):
+    """After the last step: the bytes this process holds for the model's weights (its ZeRO-3 partition, if
+    sharded) and for the optimizer (its state, and a master copy of the weights where it keeps one)."""
+
+    trainer = None
+
+    def on_train_end(self, args, state, control, **kwargs):
+        weights = {}
+        for param in self.trainer.model.parameters():
+            held = getattr(param, "ds_tensor", param)  # ZeRO-3 keeps a partition; the full tensor is gathered on use
+            weights[held.data_ptr()] = held.numel() * held.element_size()
+        optimizer = self.trainer.optimizer
+        while hasattr(optimizer, "optimizer"):  # accelerate's and DeepSpeed's wrappers around the torch optimizer
+            optimizer = optimizer.optimizer
+        tensors = [p for group in optimizer.param_groups for p in group["params"]]
+        tensors += [value for per_param in optimizer.state.values() for value in per_param.values() if torch.is_tensor(value)]
+        optimizer_bytes = {t.data_ptr(): t.numel() * t.element_size() for t in tensors if t.data_ptr() not in weights}
+        self.weights_mib = sum(weights.values()) / 2**20
+        self.optimizer_mib = sum(optimizer_bytes.values()) / 2**20
+
+
+def scaled_model(tiny_model_dir: str, hidden_size: int, layers: int, output_dir: Path) -> int:
+    """The tiny model's configuration widened and deepened, with random weights, saved with its tokenizer."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    head_dim = config.hidden_size // config.num_attention_heads
+    config.hidden_size, config.num_hidden_layers = hidden_size, layers
+    config.intermediate_size = 3 * hidden_size
+    config.num_attention_heads = config.num_key_value_heads = hidden_size // head_dim
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(output_dir)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(output_dir)
+    return model.num_parameters()
+
+
+def scale_worker(args: BenchmarkArguments) -> None:
+    """One process of a scale contender: the RLOO recipe's trainer, timed, with its memory; a JSON file per rank."""
+    from accelerate import PartialState
+    from trl import RLOOConfig, RLOOTrainer
+
+    held = HeldBytes()
+    extra = ["--num_generations", str(args.batch * int(os.environ.get("WORLD_SIZE", "1")))]
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        extra += ["--use_cpu", "false"]  # on CPU by DeepSpeed's own choice; use_cpu would bypass DeepSpeed
+    result = time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra, args,
+                         PeakMemory(args.device), callbacks=[held])
+    result.update(weights_mib=held.weights_mib, optimizer_mib=held.optimizer_mib)
+    Path(f"{args.json_path}.rank{PartialState().process_index}").write_text(json.dumps(result))
+
+
+def run_scale(args: BenchmarkArguments, json_path: Path) -> None:
+    unknown = set(args.scale_contenders) - set(SCALE_CONTENDERS)
+    if unknown:
+        sys.exit(f"error: --scale_contenders {', '.join(sorted(unknown))}: choose from {', '.join(SCALE_CONTENDERS)}.")
+    global_batch = args.batch  # generations per step (of one prompt), the same for every contender
+    if global_batch % 2:
+        sys.exit("error: --batch must be even in scale mode: two processes share each step's generations.")
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        model_dir = Path(workdir) / "model"
+        parameters = scaled_model(args.model_name_or_path, args.scale_hidden_size, args.scale_layers, model_dir)
+        for key in args.scale_contenders:
+            name, processes, launcher = SCALE_CONTENDERS[key]
+            worker_json = Path(workdir) / f"{key}.json"
+            command = [
+                sys.executable, "-m", "accelerate.commands.launch", *launcher, str(Path(__file__).resolve()),
+                "--scale_worker", "true", "--model_name_or_path", str(model_dir), "--json_path", str(worker_json),
+                "--batch", str(global_batch // processes), "--completion_length", str(args.completion_length),
+                "--steps", str(args.steps), "--warmup_steps", str(args.warmup_steps), "--device", "cpu",
+            ]
+            result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+            if result.returncode != 0:
+                sys.exit(f"error: the {name} contender failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+            ranks = [json.loads(Path(f"{worker_json}.rank{rank}").read_text()) for rank in range(processes)]
+            results.append({"name": name, "processes": processes, "ranks": ranks,
+                            "seconds_per_step": max(r["seconds_per_step"] for r in ranks),
+                            "peak_memory_mib": max(r["peak_memory_mib"] for r in ranks),
+                            "weights_mib": max(r["weights_mib"] for r in ranks),
+                            "optimizer_mib": max(r["optimizer_mib"] for r in ranks)})
+    print(f"\nRLOO, {parameters / 1e6:.1f}M parameters (random), float32, {global_batch} generations x "
+          f"{args.completion_length} tokens per step, {args.steps} timed steps after {args.warmup_steps} warm-up, CPU\n")
+    print(scale_table(results))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"settings": asdict(args), "parameters": parameters, "results": results}, indent=2))
+    print(f"numbers in {json_path}")
+
+
+def scale_table(results: list[dict]) -> str:
+    """Per process (the larger of the processes' figures); the last column against DDP's weights + optimizer."""
+    ddp = next((r for r in results if r["name"].startswith("DDP")), None)
+    lines = ["| contender | s/step | peak RSS MiB | weights MiB | optimizer MiB | weights + optimizer vs DDP |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        held = r["weights_mib"] + r["optimizer_mib"]
+        ratio = f"{held / (ddp['weights_mib'] + ddp['optimizer_mib']):.2f}" if ddp else "-"
+        lines.append(f"| {r['name']} | {r['seconds_per_step']:.2f} | {r['peak_memory_mib']:.0f} | {r['weights_mib']:.0f} | "
+                     f"{r['optimizer_mib']:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
+    if args.scale_worker:
+        return scale_worker(args)
     if args.quick:
         args.steps, args.warmup_steps, args.completion_length = 2, 1, 20
         args.time_to_reward_seeds = args.time_to_reward_seeds[:1]
@@ -321,6 +475,8 @@ def main() -> None:
     json_path = Path(args.json_path).resolve()
     os.chdir(REPO_ROOT)  # the recipes name their prompts relative to the repository root
     ensure_default_model(args.model_name_or_path)
+    if args.scale:
+        return run_scale(args, json_path)
     memory = PeakMemory(args.device)
     results = [
         time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",

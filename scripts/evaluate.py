@@ -8,7 +8,8 @@
 Each model is a trained model directory, a LoRA run's output directory (it holds
 `adapter_config.json`; the adapter is loaded on its base with `PeftModel.from_pretrained`) or a Hub
 id. Every model samples `num_samples` completions of every prompt as the trainers do (pure sampling
-at `temperature`, no top-k or top-p, left padding, cut at the first end-of-sequence token); chat
+at `temperature` with RLOOConfig's top-k, top-p, min-p and repetition penalty over the model's own
+generation config, left padding, cut at the first end-of-sequence token); chat
 prompts (lists of messages) go through the tokenizer's chat template. The rewards are named as in
 the recipes (`reward_funcs`, `reward_kwargs`, `reward_weights`) and get the same arguments as in
 training: prompts, completions, completion_ids and the data set's other columns.
@@ -38,6 +39,7 @@ from rl_recipes.checks import (
     check_adapter_base,
     check_model_source,
     check_reward_weights,
+    looks_like_local_path,
     parse_reward_kwargs,
 )
 from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
@@ -177,6 +179,21 @@ def tokenize_prompts(prompts: list, tokenizer) -> list[list[int]]:
     return tokenizer(prompts)["input_ids"]
 
 
+def sampling_config(model_config, temperature: float):
+    """The model's generation config with the trainers' sampling settings over it, as TRL sets them when it
+    generates: RLOOConfig's top_p, top_k, min_p and repetition_penalty, so that no setting of the model's own
+    (an instruct model's repetition penalty, say) changes what is sampled."""
+    from dataclasses import fields
+
+    from transformers import GenerationConfig
+    from trl import RLOOConfig
+
+    trainer_settings = {f.name: f.default for f in fields(RLOOConfig) if f.name in ("top_p", "top_k", "min_p", "repetition_penalty")}
+    config = GenerationConfig.from_dict(model_config.to_dict())
+    config.update(do_sample=True, temperature=temperature, **trainer_settings)
+    return config
+
+
 def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArguments, device: str) -> list[list[int]]:
     """`num_samples` completions of each prompt (prompt-major), each cut after its first end-of-sequence token."""
     import torch
@@ -185,6 +202,9 @@ def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArgument
     if eos_ids is None:
         eos_ids = tokenizer.eos_token_id
     eos_ids = torch.tensor([eos_ids] if isinstance(eos_ids, int) else eos_ids, device=device)
+    generation_config = sampling_config(model.generation_config, args.temperature)
+    generation_config.update(max_new_tokens=args.max_completion_length, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=eos_ids.tolist())
     rows = [ids for ids in prompt_ids for _ in range(args.num_samples)]
     completions = []
     torch.manual_seed(args.seed)
@@ -192,10 +212,7 @@ def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArgument
         batch = tokenizer.pad({"input_ids": rows[start : start + args.batch_size]}, padding_side="left", return_tensors="pt")
         batch = batch.to(device)
         with torch.no_grad():
-            sequences = model.generate(
-                **batch, do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0,
-                max_new_tokens=args.max_completion_length, pad_token_id=tokenizer.pad_token_id, eos_token_id=eos_ids.tolist(),
-            )
+            sequences = model.generate(**batch, generation_config=generation_config)
         for ids in sequences[:, batch["input_ids"].shape[1] :]:
             is_eos = torch.isin(ids, eos_ids)
             end = int(is_eos.int().argmax()) + 1 if is_eos.any() else len(ids)
@@ -322,13 +339,19 @@ def prepare(args: EvaluateArguments, names: list[str]):
     return reward_funcs, candidates, dataset
 
 
+def resolved_if_local(name: str) -> str:
+    """A local path made absolute against the working directory; a Hub id as it is."""
+    return str(Path(name).expanduser().resolve()) if Path(name).expanduser().exists() or looks_like_local_path(name) else name
+
+
 def main() -> None:
     (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses()
     names = list(args.models)  # as given, for the table
-    args.models = [str(Path(m).resolve()) if Path(m).exists() else m for m in args.models]
+    # Paths are the user's, from their working directory (prepare() moves to the repository root later).
+    args.models = [resolved_if_local(m) for m in args.models]
     for key in ("dataset_name", "output_json", "output_completions"):
-        if getattr(args, key) and (key != "dataset_name" or Path(args.dataset_name).exists()):
-            setattr(args, key, str(Path(getattr(args, key)).resolve()))
+        if getattr(args, key):
+            setattr(args, key, resolved_if_local(getattr(args, key)) if key == "dataset_name" else str(Path(getattr(args, key)).resolve()))
     try:
         reward_funcs, candidates, dataset = prepare(args, names)
     except (RecipeError, UnknownRewardError) as error:

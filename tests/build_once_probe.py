@@ -1,4 +1,5 @@
-"""Run under a multi-process launch: asks every process for the default model, with the build faked.
+"""Run under a multi-process launch, or as several processes at once (machines sharing a checkout): asks every
+process for the default model, with the build faked.
 
 The fake build takes a second and appends a line to $BUILD_LOG, so the test can count builds.
 """
@@ -26,7 +27,7 @@ def fake_build(command, env, check):
     (target / "config.json").write_text("{}")
     (target / "tokenizer.json").write_text("{}")
     with open(os.environ["BUILD_LOG"], "a") as log:
-        log.write(json.dumps({"rank": os.environ["RANK"], "launcher_vars_left": "RANK" in env}) + "\n")
+        log.write(json.dumps({"rank": os.environ.get("RANK", "0"), "launcher_vars_left": "RANK" in env}) + "\n")
 
 
 tiny_model.subprocess.run = fake_build

@@ -1,8 +1,13 @@
 """Rewards defined outside the registry, loaded by dotted path (`tests.custom_rewards.<name>`)."""
 
+import asyncio
 import json
 import os
+import threading
 import time
+
+import numpy as np
+import torch
 
 
 def brevity(completions, **kwargs):
@@ -52,3 +57,29 @@ def slow(completions, **kwargs):
     print("scoring a batch", flush=True)
     time.sleep(30)
     return [1.0] * len(completions)
+
+
+async def async_a_words(prompts, completions, completion_ids, trainer_state, log_extra, log_metric, **kwargs):
+    """An async reward, as one that awaits a remote judge would be, taking every keyword TRL passes by name.
+    It logs whether it ran off the main thread, on the event loop TRL awaits async rewards on."""
+    from rewards import a_words
+
+    await asyncio.sleep(0)
+    log_metric("async_a_words/off_main_thread", float(threading.current_thread() is not threading.main_thread()))
+    log_extra("async_a_words_step", [trainer_state.global_step] * len(completions))
+    assert len(completion_ids) == len(completions)
+    return [int(score) for score in a_words(completions)]  # ints, as TRL accepts
+
+
+def a_words_array(completions, **kwargs):
+    """The a-word reward as a numpy array."""
+    from rewards import a_words
+
+    return np.array(a_words(completions))
+
+
+def a_words_tensor(completions, **kwargs):
+    """The a-word reward as a torch tensor."""
+    from rewards import a_words
+
+    return torch.tensor(a_words(completions))

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -23,9 +24,8 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
         for key in ("seconds_per_step", "generation_s", "scoring_s", "update_s", "generations_per_s", "tokens_per_s",
                     "peak_memory_mib"):
             assert r[key] > 0, (r["name"], key)
-        # The phases add up to the step.
-        assert abs(r["generation_s"] + r["scoring_s"] + r["update_s"] - r["seconds_per_step"]) < 1e-6
-        assert r["generations_per_s"] * r["seconds_per_step"] == pytest.approx(4)
+        # Each phase is timed on its own clock, within the step: together they cannot exceed it.
+        assert r["generation_s"] + r["scoring_s"] + r["update_s"] <= r["seconds_per_step"]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split("|")[1].strip() for row in rows[1:]] == names
     assert "REINFORCE / RLOO generations per second:" in result.stdout
@@ -38,3 +38,63 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
     assert run["generations"] == run["steps"] * 10  # the recipe's 10 generations a step, not the benchmark's batch
     assert to_reward["median_generations"] == run["generations"]
     assert "Default RLOO recipe to a mean reward of 90 (of 100): median" in result.stdout
+
+
+SLOW_REWARD_S = 0.2
+
+
+def slow_a_words(completions, **kwargs):
+    """The a-word reward, slowed on purpose."""
+    from rewards.a_words import a_words
+
+    time.sleep(SLOW_REWARD_S)
+    return a_words(completions=completions, **kwargs)
+
+
+def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slowed(tiny_model_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    from trl import RLOOConfig, RLOOTrainer
+
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    monkeypatch.chdir(REPO_ROOT)  # the recipes name their prompts from the repository root
+    args = benchmark.BenchmarkArguments(model_name_or_path=str(tiny_model_dir), batch=4, completion_length=10,
+                                        steps=2, warmup_steps=1)
+    memory = benchmark.PeakMemory("cpu")
+    config = benchmark.CONFIG_DIR / "rloo.yaml"
+
+    def timed(*extra):
+        return benchmark.time_recipe("RLOO", RLOOConfig, RLOOTrainer, config, ["--num_generations", "4", *extra], args, memory)
+
+    plain = timed()
+    slowed = timed("--reward_funcs", f"{__name__}.slow_a_words")
+    assert slowed["scoring_s"] >= SLOW_REWARD_S > plain["scoring_s"]
+    assert slowed["seconds_per_step"] > plain["seconds_per_step"] + SLOW_REWARD_S / 2
+    assert slowed["generations_per_s"] < plain["generations_per_s"]
+
+
+def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_ddp(tiny_model_dir, tmp_path):
+    json_path = tmp_path / "scale.json"
+    command = [
+        sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), "--scale", "true", "--scale_contenders", "ddp", "zero3",
+        "--scale_hidden_size", "256", "--scale_layers", "2", "--batch", "4", "--completion_length", "8",
+        "--steps", "1", "--warmup_steps", "1", "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path),
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    numbers = json.loads(json_path.read_text())
+    ddp, zero3 = numbers["results"]
+    assert (ddp["name"], zero3["name"]) == ("DDP x 2", "ZeRO-3 x 2")
+    for contender in (ddp, zero3):
+        assert len(contender["ranks"]) == 2
+        assert contender["seconds_per_step"] > 0 and contender["peak_memory_mib"] > 0
+    # 4 x 256 x 256 + 3 x 256 x 768 weights a layer, float32: ZeRO-3 holds half of them on each process.
+    assert ddp["weights_mib"] == pytest.approx(numbers["parameters"] * 4 / 2**20)
+    assert zero3["weights_mib"] == pytest.approx(ddp["weights_mib"] / 2, rel=0.01)
+    # AdamW's two moments (and DeepSpeed's master partition) are sharded too.
+    assert zero3["weights_mib"] + zero3["optimizer_mib"] <= 0.6 * (ddp["weights_mib"] + ddp["optimizer_mib"])
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == ["DDP x 2", "ZeRO-3 x 2"]

@@ -170,3 +170,30 @@ def test_evaluate_refuses_bad_input_in_one_line(tiny_model_dir, adapter_dir, eva
     existing = adapter_dir.parent / "eval.json"
     assert_refused(run_script("evaluate.py", "--models", str(tiny_model_dir), "--output_json", str(existing), cwd=tmp_path),
                    "--overwrite_outputs")
+
+
+def evaluate_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", REPO_ROOT / "scripts" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluate_samples_with_the_trainers_settings_not_the_models_own():
+    from transformers import GenerationConfig
+
+    # An instruct model's generation config, such as Qwen2.5-Instruct's.
+    model_config = GenerationConfig(do_sample=True, repetition_penalty=1.05, top_k=20, top_p=0.8, min_p=0.1, temperature=0.7)
+    config = evaluate_module().sampling_config(model_config, temperature=1.0)
+    # RLOOTrainer's generation: RLOOConfig's defaults over the model's config.
+    assert (config.do_sample, config.temperature, config.top_k, config.top_p, config.min_p, config.repetition_penalty) == (
+        True, 1.0, 0, 1.0, None, 1.0)
+
+
+def test_evaluate_reads_relative_paths_from_the_working_directory(tiny_model_dir, tmp_path):
+    # This path exists under the repository root, not under the working directory: it is not found.
+    result = run_script("evaluate.py", "--models", str(tiny_model_dir), "--dataset_name",
+                        "recipes/configs/a_words/prompts.jsonl", cwd=tmp_path)
+    assert_refused(result, f"{tmp_path}/recipes/configs/a_words/prompts.jsonl does not exist")

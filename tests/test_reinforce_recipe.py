@@ -22,7 +22,7 @@ def test_reinforce_recipe_with_one_generation_per_step_raises_the_a_word_reward(
     assert last > first + 30, (first, last)
 
 
-def test_moving_average_baseline_survives_checkpoint_and_resume(tiny_model_dir, tmp_path):
+def test_resume_skips_a_torn_checkpoint_and_restores_the_moving_average_baseline(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "resume"
     common = [
         "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), "--baseline", "moving_average",
@@ -32,7 +32,11 @@ def test_moving_average_baseline_survives_checkpoint_and_resume(tiny_model_dir, 
     uninterrupted = logged(output_dir, "baseline")
     saved = json.loads((output_dir / "checkpoint-4" / "reinforce_baseline.json").read_text())["value"]
 
-    assert_succeeded(launch("reinforce.py", *common, "--resume_from_checkpoint", str(output_dir / "checkpoint-4")))
+    # A save killed before its last file: checkpoint-8 has no trainer_state.json.
+    (output_dir / "checkpoint-8" / "trainer_state.json").unlink()
+    result = launch("reinforce.py", *common, "--resume_from_checkpoint", "true")
+    assert_succeeded(result)
+    assert f"Resuming from {output_dir / 'checkpoint-4'}: skipped {output_dir / 'checkpoint-8'}" in result.stderr
     resumed = logged(output_dir, "baseline")
     # Step 5 subtracts the average of steps 1-4, restored from the checkpoint, not a fresh start.
     assert resumed[5] == saved == uninterrupted[5]

@@ -129,6 +129,7 @@ def test_config_accepts_one_generation_and_keeps_the_text_defaults(tmp_path):
         ({"baseline": "median"}, "baseline must be one of none, moving_average, batch_mean"),
         ({"baseline": "moving_average", "baseline_decay": 1.0}, "baseline_decay must be in"),
         ({"baseline": "batch_mean", "per_device_train_batch_size": 1}, "makes every advantage 0"),
+        ({"normalize_advantages": True, "per_device_train_batch_size": 1}, "normalize_advantages with a generation batch of 1"),
         ({"auto_find_batch_size": True}, "auto_find_batch_size is not supported"),
     ],
 )
@@ -137,13 +138,16 @@ def test_config_keeps_the_other_validations(tmp_path, overrides, message):
         ReinforceConfig(output_dir=str(tmp_path), bf16=False, use_cpu=True, **overrides)
 
 
-def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo(tiny_model_dir, tmp_path):
+def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo_from_one_reference_pass(tiny_model_dir, tmp_path):
     beta = 0.1
     trainer, prompt_ids, completion_ids = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, beta=beta)
     with torch.no_grad():  # move the policy away from the reference, so the KL is not zero
         for p in trainer.model.parameters():
             p.add_(0.01 * torch.randn_like(p))
+    reference_passes = []
+    trainer.ref_model.register_forward_hook(lambda *args: reference_passes.append(1))
     _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    assert len(reference_passes) == 1  # the KL reuses TRL's reference pass instead of running its own
     with torch.no_grad():
         kl = [
             (sequence_logprob(trainer.model, prompt_ids, c) - sequence_logprob(trainer.ref_model, prompt_ids, c)).item()
@@ -152,3 +156,46 @@ def test_kl_penalty_enters_the_reinforce_advantage_as_in_rloo(tiny_model_dir, tm
     assert any(abs(k) > 0.01 for k in kl)
     expected = [r - beta * k for r, k in zip(REWARDS, kl)]
     assert batch["advantages"].tolist() == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("preset_average", [None, 2.0])
+def test_a_batch_without_any_reward_leaves_the_moving_average_as_it_was(tiny_model_dir, tmp_path, preset_average):
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, [None] * 3, "moving_average")
+    trainer.moving_average.value = preset_average
+    _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    assert trainer.moving_average.value == preset_average
+    assert batch["advantages"].tolist() == [0.0, 0.0, 0.0]
+    assert trainer._metrics["train"]["skipped_batches"] == [1.0]
+    assert "baseline" not in trainer._metrics["train"]
+
+
+def test_each_process_trains_on_the_advantages_of_its_own_completions(tiny_model_dir, tmp_path, monkeypatch):
+    from collections import deque
+
+    import trl.trainer.rloo_trainer
+
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean")
+    # This process is rank 1 of 2; rank 0's completions were all rewarded 100.
+    monkeypatch.setattr(type(trainer.accelerator), "process_index", property(lambda self: 1))
+    monkeypatch.setattr(trl.trainer.rloo_trainer, "gather", lambda local: torch.cat([torch.full_like(local, 100.0), local]))
+    trainer._logs["advantages"] = deque(maxlen=6)  # the completions table holds the generation batch of both
+    _, batch = trainer_gradients(trainer, len(COMPLETIONS))
+    baseline = (3 * 100.0 + sum(REWARDS)) / 6  # the batch mean spans both processes
+    assert batch["advantages"].tolist() == pytest.approx([r - baseline for r in REWARDS])
+
+
+def test_the_baseline_is_saved_inside_the_checkpoint_before_its_trainer_state(tiny_model_dir, tmp_path):
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "moving_average")
+    trainer.moving_average.value = 2.5
+    baseline_there_when_state_written = []
+    save_state = trainer.state.save_to_json
+
+    def record_then_save(path):
+        baseline_there_when_state_written.append((tmp_path / "checkpoint-0" / "reinforce_baseline.json").is_file())
+        save_state(path)
+
+    trainer.state.save_to_json = record_then_save
+    trainer.create_optimizer_and_scheduler(num_training_steps=1)  # a checkpoint holds their states too
+    trainer._save_checkpoint(trainer.model, trial=None)
+    # trainer_state.json comes last: a checkpoint complete enough to resume from has the baseline.
+    assert baseline_there_when_state_written == [True]

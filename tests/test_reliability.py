@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,12 +28,14 @@ def unloadable_model(tmp_path):
 
 
 def bad_inputs(tmp_path):
+    """(arguments, expected message) for each bad input; the files they name are written when `tmp_path` exists."""
     no_prompt_column = tmp_path / "stories.jsonl"
-    no_prompt_column.write_text('{"text": "Once"}\n')
     empty = tmp_path / "empty.jsonl"
-    empty.write_text("")
     typo_recipe = tmp_path / "typo.yaml"
-    typo_recipe.write_text(DEFAULT_RECIPE.read_text().replace("learning_rate:", "lerning_rate:"))
+    if tmp_path.is_dir():
+        no_prompt_column.write_text('{"text": "Once"}\n')
+        empty.write_text("")
+        typo_recipe.write_text(DEFAULT_RECIPE.read_text().replace("learning_rate:", "lerning_rate:"))
     return [
         (["--reward_funcs", "nope"], "Unknown reward 'nope': use one of a_words"),
         (["--reward_funcs", "no_such_pkg.rewards.fn"], "cannot import module 'no_such_pkg.rewards'"),
@@ -53,10 +56,13 @@ def bad_inputs(tmp_path):
         (["--reward_funcs", "format", "--reward_kwargs", '{"format": {"pattern": "(unclosed"}}'],
          "is not a valid regular expression"),
         (["--reward_funcs", "math_accuracy"], "from the dataset column 'answer', which this data set lacks"),
+        (["--resume_from_checkpoint", "true"], "holds no complete checkpoint: give a checkpoint's path"),
+        (["--load_in_4bit", "true", "--use_peft", "true"], "--load_in_4bit "),  # bitsandbytes needs CUDA and the package
     ]
 
 
-@pytest.mark.parametrize("case", range(17))
+# Every case of the list runs: the count is taken from the list itself (its files are written per test).
+@pytest.mark.parametrize("case", range(len(bad_inputs(Path("/nonexistent")))))
 def test_bad_input_stops_with_one_line_before_any_model_is_loaded(tmp_path, unloadable_model, case):
     args, message = bad_inputs(tmp_path)[case]
     if "--model_name_or_path" not in args:

@@ -4,11 +4,13 @@ Each is called as TRL calls it, with keyword arguments, extra dataset columns am
 reward model is the stand-in DistilBERT classifier, built once for the module.
 """
 
+import threading
+
 import pytest
 
-from rewards import REWARD_FUNCS, UnknownRewardError, get_reward_funcs
+from rewards import REWARD_FACTORIES, REWARD_FUNCS, UnknownRewardError, get_reward_funcs
 from rewards.format import format_reward
-from rewards.length import length_penalty, repetition_penalty
+from rewards.length import get_repetition_penalty, length_penalty
 from rewards.math_accuracy import math_accuracy
 from rewards.reward_model import load_reward_model, reward_model
 from tests.stand_ins import build_classifier
@@ -18,7 +20,7 @@ def test_every_family_is_registered_by_its_short_name():
     assert REWARD_FUNCS["math_accuracy"] is math_accuracy
     assert REWARD_FUNCS["format"] is format_reward
     assert REWARD_FUNCS["length"] is length_penalty
-    assert REWARD_FUNCS["repetition"] is repetition_penalty
+    assert REWARD_FACTORIES["repetition"] is get_repetition_penalty
     assert REWARD_FUNCS["reward_model"] is reward_model
 
 
@@ -26,50 +28,60 @@ def test_every_family_is_registered_by_its_short_name():
 
 GSM8K_SOLUTION = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
 
+# (completion, reference, whether a person marking the answer would call it right), written by hand.
+HAND_LABELLED = [
+    # the <answer> layout of the GSM8K recipe: the last block is the answer, whatever surrounds it
+    ("<think>48/2 = 24 in May, 48 + 24 = 72</think>\n<answer>72</answer>", GSM8K_SOLUTION, True),
+    ("<answer>72</answer> (that is 8 x 9)", "#### 72", True),
+    ("<think>72</think><answer></answer>", "#### 72", False),
+    ("<think>so 72</think><answer>71</answer>", GSM8K_SOLUTION, False),
+    ("<answer>70</answer> No, wait: <answer>72</answer>", "#### 72", True),
+    ("<answer>72</answer> No, wait: <answer>70</answer>", "#### 72", False),
+    ("<answer> 18 </answer>", "#### 18", True),
+    ("<answer>1 1/2</answer>", "#### 1.5", True),
+    ("<answer>1/2</answer>", "#### 1.5", False),
+    ("<answer>$1,000</answer>", "#### 1000", True),
+    ("<answer>\\$18.00</answer>", "#### 18", True),
+    ("<answer>72 dollars</answer>", "#### 72", True),
+    ("<answer>\\frac{3}{4}</answer>", "#### 0.75", True),
+    ("<answer>3/4</answer>", "\\boxed{\\frac{3}{4}}", True),
+    ("<answer>0.75</answer>", "3/4", True),
+    ("<answer>50%</answer>", "#### 50", True),
+    ("<answer>x = 5</answer>", "5", True),
+    ("<answer>10^{3}</answer>", "1000", True),
+    ("<answer>-3</answer>", "#### 3", False),
+    # MATH-style \boxed{} answers: the last box counts
+    ("48 + 24 = 72, so the answer is \\boxed{72}.", GSM8K_SOLUTION, True),
+    ("First \\boxed{1}, then \\boxed{\\frac{1}{2}} on reflection.", "1/2", True),
+    ("\\boxed{72} was my first guess, but \\boxed{70}", "72", False),
+    ("\\boxed{-\\dfrac{1}{2}}", "-0.5", True),
+    ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\dfrac{\\sqrt{3}}{2}", True),
+    ("So the diagonal is \\boxed{2\\sqrt{2}}.", "2\\sqrt{2}", True),
+    ("\\boxed{2}", "2\\sqrt{2}", False),
+    ("\\boxed{(1, 2)}", "(1,2)", True),
+    ("\\boxed{(1, 3)}", "(1,2)", False),
+    ("The set is \\boxed{\\{1, \\{2\\}\\}}.", "\\boxed{\\{1,\\{2\\}\\}}", True),
+    ("\\boxed{72 \\text{ dollars}}", "72", True),
+    ("\\boxed{1,234,567}", "1234567", True),
+    ("\\boxed{1.50}", "#### 1.5", True),
+    ("\\boxed{50\\%}", "50", True),
+    # no marked answer: the last number
+    ("She sold 72 clips in all.", "72", True),
+    ("48/2 = 24 in May, and 48 + 24 = 72 in all.", GSM8K_SOLUTION, True),
+    ("The total is $1,000.", "#### 1000", True),
+    ("The temperature fell to -5 degrees.", "-5", True),
+    ("She needs 2 1/2 cups of flour.", "#### 2.5", True),
+    ("8 x 9 = 72, or is it 71?", "72", False),
+    ("It is about 0.33 of it.", "1/3", False),
+    ("I think it is 2.", "\\sqrt{2}", False),
+    ("I am not sure.", "72", False),
+    ("", "72", False),
+]
 
-@pytest.mark.parametrize(
-    "completion, reference",
-    [
-        ("48 + 24 = 72, so the answer is \\boxed{72}.", GSM8K_SOLUTION),
-        ("She sold 72 clips.\n#### 72", GSM8K_SOLUTION),
-        ("She sold 72 clips in all.", "72"),
-        ("The total is $1,000.", "#### 1000"),
-        ("\\boxed{1,234,567}", "1234567"),
-        ("So x = \\boxed{\\frac{3}{4}}", "0.75"),
-        ("It is 3/4 of the cake.", "\\boxed{\\frac{3}{4}}"),
-        ("\\boxed{-\\dfrac{1}{2}}", "-0.5"),
-        ("The temperature fell to -5 degrees.", "-5"),
-        ("\\boxed{2.50}", "2.5"),
-        ("\\boxed{72 \\text{ dollars}}", "72"),
-        ("\\boxed{50\\%}", "50"),
-        ("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\dfrac{\\sqrt{3}}{2}"),
-        ("The set is \\boxed{\\{1, \\{2\\}\\}}.", "\\boxed{\\{1,\\{2\\}\\}}"),
-        ("\\boxed{(1, 2)}", "(1,2)"),
-    ],
-)
-def test_math_accuracy_accepts_the_same_answer_however_it_is_written(completion, reference):
-    assert math_accuracy(prompts=["q"], completions=[completion], answer=[reference]) == [1.0]
 
-
-@pytest.mark.parametrize(
-    "completion, reference",
-    [
-        ("\\boxed{71}", GSM8K_SOLUTION),
-        ("\\boxed{72} was my first guess, but \\boxed{70}", "72"),
-        ("I am not sure.", "72"),
-        ("", "72"),
-        ("It is about 0.33 of it.", "1/3"),
-        ("I think it is 2.", "\\sqrt{2}"),
-        ("\\boxed{(1, 3)}", "(1,2)"),
-    ],
-)
-def test_math_accuracy_scores_zero_for_a_wrong_or_missing_answer(completion, reference):
-    assert math_accuracy(prompts=["q"], completions=[completion], answer=[reference]) == [0.0]
-
-
-def test_math_accuracy_takes_the_last_boxed_answer_with_its_nested_braces():
-    completion = "First \\boxed{1}, then \\boxed{\\frac{1}{2}} on reflection."
-    assert math_accuracy(prompts=["q"], completions=[completion], answer=["1/2"]) == [1.0]
+@pytest.mark.parametrize("completion, reference, right", HAND_LABELLED)
+def test_math_accuracy_agrees_with_hand_marking(completion, reference, right):
+    assert math_accuracy(prompts=["q"], completions=[completion], answer=[reference]) == [float(right)]
 
 
 def test_math_accuracy_skips_samples_whose_reference_cannot_be_read():
@@ -78,8 +90,18 @@ def test_math_accuracy_skips_samples_whose_reference_cannot_be_read():
 
 
 def test_math_accuracy_reads_numeric_references_and_conversational_completions():
-    completions = [[{"role": "assistant", "content": "\\boxed{12}"}], [{"role": "assistant", "content": "0.5"}]]
+    completions = [[{"role": "assistant", "content": "\\boxed{12}"}], [{"role": "assistant", "content": "<answer>0.5</answer>"}]]
     assert math_accuracy(prompts=["q", "q"], completions=completions, answer=[12, 0.5]) == [1.0, 1.0]
+
+
+def test_math_accuracy_scores_the_same_in_a_thread_where_math_verify_cannot_time_out():
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(math_accuracy(completions=["<answer>1 1/2</answer>", "\\boxed{3}"], answer=["1.5", "4"]))
+    )
+    thread.start()
+    thread.join()
+    assert results == [[1.0, 0.0]]
 
 
 def test_math_accuracy_reads_the_reference_column_its_setting_names():
@@ -138,27 +160,20 @@ def test_length_rejects_an_unknown_unit():
         length_penalty(completions=["x"], unit="lines")
 
 
-def test_repetition_is_zero_for_unique_text_and_negative_for_repeated_text():
-    completions = [
-        "the cat sat on the mat",
-        "go home go home go home go home",
-        "The end the END the end the end",
-        "too short",
-        "",
-        [{"role": "assistant", "content": "la la la la la la la la la la la la"}],
-    ]
-    scores = repetition_penalty(prompts=["q"] * 6, completions=completions)
-    assert scores[0] == scores[3] == scores[4] == 0.0
-    # 6 trigrams, 2 distinct; "The end the END ..." repeats once case is ignored.
-    assert scores[1] == pytest.approx(-2 / 3)
-    assert scores[2] == pytest.approx(-2 / 3)
-    assert scores[5] == pytest.approx(-0.9)
+def test_repetition_is_zero_for_unique_tokens_and_negative_for_repeated_ones():
+    completion_ids = [[1, 2, 3, 4, 5], [7, 8, 7, 8, 7, 8, 7, 8], [1, 2], []]
+    scores = get_reward_funcs(["repetition"])[0](prompts=["q"] * 4, completions=["text"] * 4, completion_ids=completion_ids)
+    # [7, 8, 7, 8, ...]: 6 trigrams, 2 distinct, so -(1 - 2/6); the last two are shorter than a trigram.
+    assert scores == [0.0, pytest.approx(-2 / 3), 0.0, 0.0]
 
 
-def test_repetition_scales_with_max_penalty_and_refuses_a_negative_one():
-    assert repetition_penalty(completions=["a a a a a"], ngram_size=1, max_penalty=0.5) == [pytest.approx(-0.4)]
-    with pytest.raises(ValueError, match="max_penalty"):
-        repetition_penalty(completions=["a a a"], max_penalty=-1.0)
+def test_repetition_takes_its_settings_and_refuses_a_negative_max_penalty():
+    (repetition,) = get_reward_funcs(["repetition"], {"repetition": {"ngram_size": 1, "max_penalty": 0.5}})
+    assert repetition(completions=["x"], completion_ids=[[3, 3, 3, 3, 3]]) == [pytest.approx(-0.4)]
+    with pytest.raises(UnknownRewardError, match="Reward 'repetition': .*max_penalty is the size of the largest penalty"):
+        get_reward_funcs(["repetition"], {"repetition": {"max_penalty": -1.0}})
+    with pytest.raises(UnknownRewardError, match="Reward 'repetition' has no setting 'size'"):
+        get_reward_funcs(["repetition"], {"repetition": {"size": 2}})
 
 
 # --- reward_model --------------------------------------------------------------------------------

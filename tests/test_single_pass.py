@@ -44,3 +44,19 @@ def test_the_pass_stays_where_the_policy_can_have_moved_or_the_kl_needs_it(tiny_
     forwards = count_forwards(trainer.model)
     trainer._generate_and_score_completions([{"prompt": "Once upon a time"}] * len(COMPLETIONS))
     assert False in forwards  # a no-grad pass of the policy ran
+
+
+def test_the_pass_stays_with_dropout_on_where_it_changes_the_ratio(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean",
+                                 trainer_class=SinglePassTrainer)
+    assert not trainer.old_logps_needed()
+    # The GSM8K recipes' adapter: LoRA with dropout 0.05.
+    trainer.model = get_peft_model(trainer.model, LoraConfig(r=4, lora_dropout=0.05, target_modules=["q_proj", "v_proj"]))
+    assert trainer.old_logps_needed()
+    trainer.model.config.attention_dropout = 0.0
+    trainer.model = trainer.model.merge_and_unload()
+    assert not trainer.old_logps_needed()
+    trainer.model.config.attention_dropout = 0.1
+    assert trainer.old_logps_needed()

@@ -6,6 +6,7 @@ It stands in for a Hub model on machines without network: `build_tiny_model` wri
 `save_pretrained`. Everything downstream loads it with `from_pretrained(path)`, exactly like a Hub id.
 """
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -125,8 +126,10 @@ def is_built(model_dir: str | os.PathLike) -> bool:
 def ensure_default_model(model_name_or_path: str) -> None:
     """Build the embedded default model if `model_name_or_path` names it and it is missing.
 
-    Under a multi-process launch the local main process builds while the others wait, so the model
-    is built exactly once per machine.
+    Under a multi-process launch the local main process builds while the others wait. Several
+    machines sharing the checkout (a multi-node job) each have a local main process: a file lock
+    beside the model lets the first build and the others wait for it and find it built, so the model
+    is built exactly once.
     """
     if Path(model_name_or_path).resolve() != DEFAULT_TINY_MODEL_DIR or is_built(DEFAULT_TINY_MODEL_DIR):
         return
@@ -134,13 +137,21 @@ def ensure_default_model(model_name_or_path: str) -> None:
 
     state = PartialState()
     with state.local_main_process_first():
-        if state.is_local_main_process and not is_built(DEFAULT_TINY_MODEL_DIR):
-            print(f"Building the embedded tiny story model in {DEFAULT_TINY_MODEL_DIR} (about a minute) ...")
-            # A child process with the launcher's variables removed: a Trainer started inside this
-            # one would join the recipe's process group and wait for ranks that never train it.
-            env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
-            script = REPO_ROOT / "scripts" / "build_tiny_model.py"
-            subprocess.run([sys.executable, str(script), "--output_dir", str(DEFAULT_TINY_MODEL_DIR)], env=env, check=True)
+        if state.is_local_main_process:
+            DEFAULT_TINY_MODEL_DIR.parent.mkdir(parents=True, exist_ok=True)
+            with open(DEFAULT_TINY_MODEL_DIR.parent / f".{DEFAULT_TINY_MODEL_DIR.name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if not is_built(DEFAULT_TINY_MODEL_DIR):
+                    _build_in_child_process(DEFAULT_TINY_MODEL_DIR)
+
+
+def _build_in_child_process(output_dir: Path) -> None:
+    print(f"Building the embedded tiny story model in {output_dir} (about a minute) ...")
+    # A child process with the launcher's variables removed: a Trainer started inside this one
+    # would join the recipe's process group and wait for ranks that never train it.
+    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
+    script = REPO_ROOT / "scripts" / "build_tiny_model.py"
+    subprocess.run([sys.executable, str(script), "--output_dir", str(output_dir)], env=env, check=True)
 
 
 _LAUNCHER_VARIABLES = {

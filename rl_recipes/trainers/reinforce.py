@@ -28,9 +28,13 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import gather
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.utils import logging
 from trl import RLOOConfig, RLOOTrainer
-from trl.trainer.utils import nanstd, use_adapter
+from trl.trainer.utils import nanstd
+
+from rl_recipes.checkpoints import newest_complete_checkpoint
+
+logger = logging.get_logger(__name__)
 
 BASELINES = ("none", "moving_average", "batch_mean")
 BASELINE_STATE_FILE = "reinforce_baseline.json"
@@ -73,6 +77,12 @@ class ReinforceConfig(RLOOConfig):
                 "baseline 'batch_mean' with a generation batch of 1 makes every advantage 0: "
                 "raise per_device_train_batch_size or steps_per_generation, or pick another baseline."
             )
+        if self.normalize_advantages and self.generation_batch_size < 2:
+            # The standard deviation of one value is NaN (TRL's nanstd), and a NaN advantage becomes 0.
+            raise ValueError(
+                "normalize_advantages with a generation batch of 1 makes every advantage 0: "
+                "raise per_device_train_batch_size or steps_per_generation, or set normalize_advantages false."
+            )
 
 
 class MovingAverageBaseline:
@@ -97,6 +107,8 @@ class ReinforceTrainer(RLOOTrainer):
 
     _tag_names = ["trl", "reinforce"]
 
+    _scoring_passes: list | None = None  # log-probabilities computed while a generation batch is scored
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.moving_average = MovingAverageBaseline(self.args.baseline_decay)
@@ -106,11 +118,33 @@ class ReinforceTrainer(RLOOTrainer):
         self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         return self._rewards_per_func
 
+    def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):
+        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(model, *args, **kwargs)
+        if self._scoring_passes is not None:
+            self._scoring_passes.append(logps)
+        return logps, entropies, aux_loss
+
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        # The parent's passes after generation: the policy's (old_logps), then with beta > 0 the reference's,
+        # under TRL's own context managers (adapter disabled for a PEFT model, ...). Kept for the KL penalty.
+        self._scoring_passes = []
+        try:
+            output = super()._generate_and_score_completions(inputs)
+        finally:
+            scoring_passes, self._scoring_passes = self._scoring_passes, None
+        self._ref_logps = scoring_passes[-1] if self.beta != 0.0 else None
         if not self.model.training:
             return output  # evaluation keeps the parent's leave-one-out advantage
         rewards = self._total_rewards(self._rewards_per_func, output)  # all processes' completions
+        if torch.isnan(rewards).all():
+            # No completion could be scored: nothing to learn from, and a mean of nothing (NaN) must not
+            # reach the moving average, which would stay NaN and zero every later advantage.
+            output["advantages"] = torch.zeros(len(inputs), device=rewards.device)
+            self._metrics["train"]["skipped_batches"].append(1.0)
+            if self.accelerator.is_main_process:
+                logger.warning("Step %d: no completion of the batch has a reward; the batch is skipped.",
+                               self.state.global_step + 1)
+            return output
         baseline = self._baseline(rewards)
         advantages = rewards - baseline
         if self.normalize_advantages:
@@ -146,38 +180,23 @@ class ReinforceTrainer(RLOOTrainer):
         if self.reward_clip_range:
             rewards = rewards.clamp(min=self.reward_clip_range[0], max=self.reward_clip_range[1])
         if self.beta != 0.0:
-            rewards = rewards - self.beta * gather(self._sequence_kl(output))
+            # RLOOTrainer's sequence KL, from the reference pass it has already run.
+            kl = output["old_logps"] - (self._ref_logps * output["completion_mask"]).sum(dim=1)
+            rewards = rewards - self.beta * gather(kl)
         return rewards
 
-    @torch.no_grad()
-    def _sequence_kl(self, output: dict) -> torch.Tensor:
-        """Per-completion sum over tokens of log p_policy - log p_ref, RLOOTrainer's KL estimate."""
-        input_ids = torch.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
-        attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
-        logits_to_keep = output["completion_ids"].size(1)
-        batch_size = self.args.per_device_train_batch_size
-        if self.ref_model is not None:
-            ref_logps, _, _ = self._get_per_token_logps_and_entropies(
-                self.ref_model, input_ids, attention_mask, logits_to_keep, batch_size
-            )
-        else:  # a PEFT adapter: the base model (or the initial adapter) is the reference
-            model = self.accelerator.unwrap_model(self.model)
-            with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
-                ref_logps, _, _ = self._get_per_token_logps_and_entropies(
-                    self.model, input_ids, attention_mask, logits_to_keep, batch_size
-                )
-        return output["old_logps"] - (ref_logps * output["completion_mask"]).sum(dim=1)
-
-    def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            checkpoint_dir = Path(self._get_output_dir(trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            self.moving_average.save(checkpoint_dir / BASELINE_STATE_FILE)
+    def save_model(self, output_dir=None, _internal_call=False):
+        super().save_model(output_dir, _internal_call)
+        # A checkpoint's model is saved first and its trainer_state.json last: the baseline saved here is
+        # in every complete checkpoint (see rl_recipes.checkpoints).
+        if _internal_call and self.args.should_save:
+            self.moving_average.save(Path(output_dir or self.args.output_dir) / BASELINE_STATE_FILE)
 
     def train(self, resume_from_checkpoint=None, **kwargs):
         checkpoint = resume_from_checkpoint
         if checkpoint is True:
-            checkpoint = get_last_checkpoint(self.args.output_dir)
+            checkpoint, _ = newest_complete_checkpoint(self.args.output_dir)
+            resume_from_checkpoint = str(checkpoint) if checkpoint else True
         if checkpoint and os.path.isfile(Path(checkpoint) / BASELINE_STATE_FILE):
             self.moving_average.load(Path(checkpoint) / BASELINE_STATE_FILE)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)

@@ -1,19 +1,22 @@
 """Reward functions that fail in a defined way.
 
 A user's reward can raise, return the wrong number of values, a non-number, NaN or infinity. Each
-reward is wrapped in a `GuardedReward`, which turns every such fault into `None` for the samples
+reward is wrapped in a `GuardedReward` (an `AsyncGuardedReward` for an `async` one, which TRL then
+awaits as it would the reward itself), which turns every such fault into `None` for the samples
 concerned (TRL leaves `None` out of the advantage) and keeps a note of it. `RewardGuardMixin` then
 decides, the same way on every process:
 
 - `reward_faults: stop` (the default): all processes raise `RewardFault`, naming the reward, the fault
   and one offending completion; the recipe saves a checkpoint of the last completed step and exits;
-- `reward_faults: skip`: training goes on without those samples; the count is logged per reward as
-  `reward_faults/<name>`.
+- `reward_faults: skip`: training goes on without those samples; their number in each generation
+  batch, summed over all processes, is logged per reward as `reward_faults/<name>`.
 """
 
+import inspect
 import math
 import numbers
 
+import numpy as np
 import torch
 from accelerate.utils import gather
 
@@ -25,7 +28,12 @@ class RewardFault(RuntimeError):
 
 
 class GuardedReward:
-    """A reward function with TRL's signature whose faults become `None` values and notes."""
+    """A synchronous reward function with TRL's signature whose faults become `None` values and notes.
+
+    Every keyword argument TRL passes (the data set's columns, `completion_ids`, `trainer_state`,
+    `log_extra`, `log_metric`, ...) reaches the function unchanged. It may return a list or tuple, a
+    1-D numpy array or a 1-D torch tensor, of numbers or `None`, as TRL accepts.
+    """
 
     def __init__(self, func, spec: str):
         self.func = func
@@ -40,12 +48,34 @@ class GuardedReward:
             values = self.func(prompts=prompts, completions=completions, **kwargs)
         except Exception as error:  # a user's reward may fail in any way; the policy decides what follows
             return self._fault_all(completions, f"raised {type(error).__name__}: {error}", kwargs)
-        if not isinstance(values, (list, tuple)) or len(values) != len(completions):
-            count = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
-            return self._fault_all(completions, f"returned {count} values for {len(completions)} completions", kwargs)
-        checked = [self._check(value, completion) for value, completion in zip(values, completions)]
-        self._log_count(kwargs)
-        return checked
+        if inspect.iscoroutine(values):
+            values.close()  # never awaited; closing it spares a warning at exit
+            return self._fault_all(
+                completions,
+                "returned a coroutine, which TRL awaits only from a reward it can tell is async: define the function "
+                "with `async def` (or its class's `__call__`), not a synchronous wrapper around one",
+                kwargs,
+            )
+        return self._checked(values, completions, kwargs)
+
+    def _checked(self, values, completions, kwargs):
+        values, fault = self._as_list(values, len(completions))
+        if fault:
+            return self._fault_all(completions, fault, kwargs)
+        return [self._check(value, completion) for value, completion in zip(values, completions)]
+
+    @staticmethod
+    def _as_list(values, expected: int) -> tuple[list | None, str | None]:
+        """(`values` as a list of `expected` items, None), or (None, the fault)."""
+        if isinstance(values, (np.ndarray, torch.Tensor)):
+            if values.ndim != 1:
+                return None, f"returned an array of shape {tuple(values.shape)} for {expected} completions"
+            values = values.tolist()  # Python numbers (None from an object array); NaN stays NaN for _check
+        if not isinstance(values, (list, tuple)):
+            return None, f"returned {type(values).__name__} values for {expected} completions"
+        if len(values) != expected:
+            return None, f"returned {len(values)} values for {expected} completions"
+        return list(values), None
 
     def _check(self, value, completion):
         if value is None:
@@ -62,16 +92,29 @@ class GuardedReward:
 
     def _fault_all(self, completions, fault: str, kwargs):
         self.faults = [f"{fault} (first completion: {completions[0]!r})" for _ in completions]
-        self._log_count(kwargs)
         return [None] * len(completions)
 
-    def _log_count(self, kwargs) -> None:
-        if "log_metric" in kwargs:
-            kwargs["log_metric"](f"reward_faults/{self.__name__}", float(len(self.faults)))
+
+class AsyncGuardedReward(GuardedReward):
+    """The guard around an `async` reward. It stays a coroutine function, so that TRL awaits it on its
+    event loop, concurrently with the other async rewards, and its faults are caught the same way."""
+
+    async def __call__(self, prompts, completions, **kwargs):
+        self.faults = []
+        try:
+            values = await self.func(prompts=prompts, completions=completions, **kwargs)
+        except Exception as error:  # a user's reward may fail in any way; the policy decides what follows
+            return self._fault_all(completions, f"raised {type(error).__name__}: {error}", kwargs)
+        return self._checked(values, completions, kwargs)
 
 
 def guard_rewards(funcs: list, specs: list[str]) -> list[GuardedReward]:
-    return [GuardedReward(func, spec) for func, spec in zip(funcs, specs)]
+    from trl.trainer.utils import is_async_callable  # TRL's own test: functions, partials and callable objects
+
+    return [
+        (AsyncGuardedReward if is_async_callable(func) else GuardedReward)(func, spec)
+        for func, spec in zip(funcs, specs)
+    ]
 
 
 class RewardGuardMixin:
@@ -81,6 +124,7 @@ class RewardGuardMixin:
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._log_fault_counts()
         if self.reward_fault_policy == "stop":
             first = next(
                 (f"Reward '{g.spec}' {g.faults[0]}" for g in self.reward_funcs if isinstance(g, GuardedReward) and g.faults),
@@ -91,3 +135,15 @@ class RewardGuardMixin:
             if faulty:
                 raise RewardFault(first or "A reward failed on another process (see its log).")
         return rewards
+
+    def _log_fault_counts(self) -> None:
+        """`reward_faults/<name>`: the faulty samples of this generation batch, summed over all processes (TRL's
+        `log_metric` would average them)."""
+        guarded = [g for g in self.reward_funcs if isinstance(g, GuardedReward)]
+        if not guarded:
+            return
+        local = torch.tensor([len(g.faults) for g in guarded], dtype=torch.float32, device=self.accelerator.device)
+        counts = gather(local).view(-1, len(guarded)).sum(dim=0)
+        mode = "train" if self.model.training else "eval"
+        for g, count in zip(guarded, counts.tolist()):
+            self._metrics[mode][f"reward_faults/{g.__name__}"].append(count)

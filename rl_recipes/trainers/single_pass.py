@@ -4,9 +4,12 @@ After generating, RLOOTrainer runs the policy once more without gradients to rec
 completion's log-probability, `old_logps`. The loss uses it in the ratio p / p_old, which is 1
 unless the policy has moved since generation: when a generation batch is reused (`num_iterations`
 > 1) or spread over several optimizer steps (`steps_per_generation` > `gradient_accumulation_steps`).
-The KL penalty (`beta` > 0) reads it too. In every other
-case, the defaults of all recipes here among them, the pass is pure cost: a whole forward pass
-over every completion, about a sixth of a step on the tiny model (see `scripts/benchmark.py`).
+The KL penalty (`beta` > 0) reads it too. So does dropout: TRL's pass runs in train mode, so with
+active dropout (a LoRA adapter's `lora_dropout`, say) p_old comes from another dropout mask than p,
+the ratio differs from 1 and is clipped, and the pass changes the update; it is kept then, so that
+the update is always exactly TRL's. In every other case, the tiny-model recipes among them, the pass
+is pure cost: a whole forward pass over every completion, about a sixth of a step on the tiny model
+(see `scripts/benchmark.py`).
 
 TRL's GRPOTrainer already skips it in that case; this mixin does the same for RLOOTrainer and its
 subclasses: the pass returns a placeholder, and the loss takes `old_logps` from its own forward
@@ -25,6 +28,7 @@ class SinglePassMixin:
             self.num_iterations > 1
             or args.steps_per_generation != args.gradient_accumulation_steps
             or self.beta != 0.0
+            or has_active_dropout(self.model)
         )
 
     def _compute_loss(self, model, inputs):
@@ -46,3 +50,11 @@ class SinglePassMixin:
         if skip and loss_inputs is not None:
             loss_inputs["old_logps"] = (logps.detach() * loss_inputs["completion_mask"]).sum(1)
         return logps, entropies, aux_loss
+
+
+def has_active_dropout(model) -> bool:
+    """Whether a forward pass in train mode is random: a dropout layer, or attention dropout set in the config."""
+    if any(isinstance(module, torch.nn.Dropout) and module.p > 0 for module in model.modules()):
+        return True
+    config = getattr(model, "config", None)
+    return bool(getattr(config, "attention_dropout", 0.0))

@@ -1,0 +1,105 @@
+#!/bin/bash
+# The GPU paths on one GPU, in a few minutes: the recipes at two steps each on stand-in weights (bf16
+# full fine-tuning, LoRA, REINFORCE, GRPO, vLLM colocate), then the benchmark's GPU mode. The figures
+# go to one file, a Markdown report (default outputs/gpu_check/report.md).
+#
+#   pip install -r requirements-gpu.txt
+#   bash scripts/gpu_check.sh [OUTPUT_DIR]
+#
+# Run from the repository root on a machine with an NVIDIA GPU. Nothing is downloaded: the stand-in
+# is a random Qwen2 model (hidden size 256, head size 64, which vLLM's kernels take) with the test
+# suite's tokenizer, built in seconds. DRY_RUN=1 prints the commands and runs nothing.
+
+set -uo pipefail
+
+OUTPUT_DIR=${1:-outputs/gpu_check}
+REPORT=$OUTPUT_DIR/report.md
+STAND_IN=$OUTPUT_DIR/qwen2-stand-in
+LAUNCH=(accelerate launch --config_file accelerate_configs/single_gpu.yaml)
+COMMON=(--model_name_or_path "$STAND_IN" --max_steps 2 --max_completion_length 32 --bf16 true --dtype bfloat16
+        --report_to none --save_strategy no --overwrite_output_dir true)
+CONFIGS=recipes/configs/a_words
+
+# name | recipe script | recipe YAML | extra flags
+RUNS=(
+    "rloo_bf16|rloo.py|$CONFIGS/rloo.yaml|"
+    "rloo_lora_bf16|rloo.py|$CONFIGS/rloo_lora.yaml|"
+    "reinforce_moving_average_bf16|reinforce.py|$CONFIGS/reinforce_moving_average.yaml|"
+    "grpo_bf16|grpo.py|$CONFIGS/grpo.yaml|"
+    "rloo_vllm_colocate_bf16|rloo.py|$CONFIGS/rloo.yaml|--use_vllm true --vllm_mode colocate --vllm_gpu_memory_utilization 0.3"
+)
+BENCHMARK=(python scripts/benchmark.py --model_name_or_path "$STAND_IN" --dtype bfloat16 --device cuda --quick true
+           --time_to_reward false --json_path "$OUTPUT_DIR/benchmark_gpu.json")
+
+if [[ -n ${DRY_RUN:-} && ${DRY_RUN:-} != 0 ]]; then
+    for run in "${RUNS[@]}"; do
+        IFS='|' read -r name script config extra <<< "$run"
+        # shellcheck disable=SC2086  # extra holds several flags
+        echo "${LAUNCH[*]} recipes/$script --config $config ${COMMON[*]} --output_dir $OUTPUT_DIR/$name $extra"
+    done
+    echo "${BENCHMARK[*]}"
+    exit 0
+fi
+
+command -v nvidia-smi > /dev/null || { echo "error: no nvidia-smi: this check needs an NVIDIA GPU" >&2; exit 2; }
+mkdir -p "$OUTPUT_DIR"
+python - "$STAND_IN" <<'PY'
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM, Qwen2Config
+
+from tests.stand_ins import build_tokenizer
+
+torch.manual_seed(0)
+tokenizer = build_tokenizer(chat=True)
+config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=768, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                     pad_token_id=tokenizer.pad_token_id)
+model = AutoModelForCausalLM.from_config(config)
+model.generation_config.pad_token_id = tokenizer.pad_token_id
+model.save_pretrained(sys.argv[1])
+tokenizer.save_pretrained(sys.argv[1])
+PY
+
+{
+    echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | sed 's/^/GPU: /'
+    python -c 'import torch, transformers, trl; print(f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}")'
+    python -c 'import vllm; print(f"vllm {vllm.__version__}")' 2> /dev/null || echo "vllm: not installed"
+    echo
+    echo "| run | exit | seconds | reward first -> last |"
+    echo "| --- | --- | --- | --- |"
+} > "$REPORT"
+
+FAILED=0
+for run in "${RUNS[@]}"; do
+    IFS='|' read -r name script config extra <<< "$run"
+    log=$OUTPUT_DIR/$name.log
+    start=$SECONDS
+    # shellcheck disable=SC2086  # extra holds several flags
+    "${LAUNCH[@]}" "recipes/$script" --config "$config" "${COMMON[@]}" --output_dir "$OUTPUT_DIR/$name" $extra > "$log" 2>&1
+    status=$?
+    [[ $status -eq 0 ]] || FAILED=1
+    rewards=$(python -c 'import json, sys
+history = json.load(open(sys.argv[1]))["log_history"]
+rewards = [e["reward"] for e in history if "reward" in e]
+print(f"{rewards[0]:.3f} -> {rewards[-1]:.3f}" if rewards else "-")' "$OUTPUT_DIR/$name/trainer_state.json" 2> /dev/null || echo "-")
+    echo "| $name | $status | $((SECONDS - start)) | $rewards |" >> "$REPORT"
+    echo "$name: exit $status (log: $log)"
+done
+
+echo >> "$REPORT"
+echo "## Benchmark, GPU mode" >> "$REPORT"
+"${BENCHMARK[@]}" > "$OUTPUT_DIR/benchmark_gpu.log" 2>&1
+status=$?
+[[ $status -eq 0 ]] || FAILED=1
+{
+    echo
+    grep -E '^(\||[0-9]+ generations|REINFORCE / RLOO)' "$OUTPUT_DIR/benchmark_gpu.log" || echo "benchmark failed (exit $status): see benchmark_gpu.log"
+} >> "$REPORT"
+
+echo "Report: $REPORT"
+exit $FAILED

@@ -1,0 +1,121 @@
+"""Settings a recipe accepts either do what they say or stop the run at start-up with one line."""
+
+import json
+
+import pytest
+import torch
+
+from rl_recipes.checks import RecipeError
+from rl_recipes.runner import parse_args
+from tests.conftest import REPO_ROOT, assert_succeeded, run_script
+
+
+def rloo_args(tmp_path, recipe: str, *flags: str):
+    from trl import RLOOConfig
+
+    config = tmp_path / "recipe.yaml"
+    config.write_text(recipe)
+    return parse_args(RLOOConfig, config, ["--config", str(config), "--output_dir", str(tmp_path / "out"), *flags])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the fallback is for machines without a bf16 GPU")
+def test_a_gpu_recipe_that_leaves_bf16_to_the_default_runs_in_float32_and_says_so(tmp_path, capsys):
+    _, training_args, _ = rloo_args(tmp_path, "learning_rate: 1.0e-5\n")
+    assert training_args.bf16 is False
+    assert "bf16 is not available on this machine (no GPU with bf16 support): training in float32" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a bf16 GPU")
+@pytest.mark.parametrize("recipe, flags", [("bf16: true\n", []), ("", ["--bf16", "true"])], ids=["in the YAML", "as a flag"])
+def test_bf16_asked_for_on_a_machine_without_it_is_refused_in_one_line(tmp_path, recipe, flags):
+    with pytest.raises(RecipeError, match="Your setup doesn't support bf16/gpu") as error:
+        rloo_args(tmp_path, recipe + "learning_rate: 1.0e-5\n", *flags)
+    assert "\n" not in str(error.value)
+
+
+def fake_machine(monkeypatch, cuda: bool, bitsandbytes: bool):
+    import transformers.utils
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(transformers.utils, "is_bitsandbytes_available", lambda: bitsandbytes)
+
+
+@pytest.mark.parametrize(
+    "cuda, bitsandbytes, flags, message",
+    [
+        (False, True, ["--load_in_4bit", "true", "--use_peft", "true"], "--load_in_4bit quantizes the model with bitsandbytes, which needs a CUDA GPU"),
+        (True, False, ["--load_in_8bit", "true", "--use_peft", "true"], "--load_in_8bit needs the bitsandbytes package"),
+        (True, True, ["--load_in_4bit", "true"], "only a LoRA adapter can train: add --use_peft true"),
+    ],
+    ids=["no GPU", "no bitsandbytes", "no LoRA"],
+)
+def test_qlora_where_it_cannot_work_stops_at_start_up(tmp_path, monkeypatch, cuda, bitsandbytes, flags, message):
+    from rl_recipes.checks import check_quantization
+
+    _, _, model_args = rloo_args(tmp_path, "bf16: false\n", *flags)
+    fake_machine(monkeypatch, cuda, bitsandbytes)
+    with pytest.raises(RecipeError, match=message):
+        check_quantization(model_args)
+
+
+@pytest.mark.parametrize("flag, bits", [("--load_in_4bit", "4"), ("--load_in_8bit", "8")])
+def test_qlora_quantizes_the_model_the_trainer_loads(tmp_path, monkeypatch, flag, bits):
+    from rl_recipes.checks import check_quantization
+    from rl_recipes.runner import model_init_kwargs
+
+    _, training_args, model_args = rloo_args(tmp_path, "bf16: false\n", flag, "true", "--use_peft", "true")
+    _, plain_training_args, plain_model_args = rloo_args(tmp_path, "bf16: false\n", "--use_peft", "true")
+    fake_machine(monkeypatch, cuda=True, bitsandbytes=True)
+    check_quantization(model_args)
+    kwargs = model_init_kwargs(model_args, training_args)
+    assert getattr(kwargs["quantization_config"], f"load_in_{bits}bit") is True
+    assert kwargs["device_map"] == {"": 0}  # the process's own GPU
+    assert "quantization_config" not in model_init_kwargs(plain_model_args, plain_training_args)
+
+
+def prompt_splits(tmp_path):
+    """A data set directory with a train and a test split, as `datasets` reads one."""
+    data = tmp_path / "prompts"
+    data.mkdir()
+    (data / "train.jsonl").write_text('{"prompt": "Once upon a time"}\n{"prompt": "One day"}\n')
+    (data / "test.jsonl").write_text('{"prompt": "Lily saw"}\n{"prompt": "A big dog"}\n')
+    return data
+
+
+def test_evaluation_scores_held_out_prompts_during_training(tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    result = run_script(
+        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
+        "--dataset_name", str(prompt_splits(tmp_path)), "--eval_strategy", "steps", "--eval_steps", "1",
+        "--num_generations_eval", "2", "--per_device_eval_batch_size", "4", "--max_steps", "2",
+        "--max_completion_length", "8",
+    )
+    assert_succeeded(result)
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    evaluations = [entry for entry in history if "eval_reward" in entry]
+    assert [entry["step"] for entry in evaluations] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--eval_strategy", "steps", "--dataset_name", "PROMPTS_FILE"], "is one file, with no 'test' split to evaluate on"),
+        (["--eval_strategy", "steps", "--dataset_test_split", "validation"], "has no split 'validation'"),
+        (["--dataset_streaming", "true"], "dataset_streaming is not supported"),
+        (["--push_to_hub", "true"], "push_to_hub is not supported"),
+    ],
+    ids=["one file", "missing split", "streaming", "push to hub"],
+)
+def test_evaluation_and_hub_settings_that_cannot_work_stop_before_the_model_loads(tiny_model_dir, tmp_path, flags, message):
+    from trl import RLOOConfig, RLOOTrainer
+
+    from rl_recipes.runner import build_trainer
+
+    flags = [str(tmp_path / "p.jsonl") if flag == "PROMPTS_FILE" else flag for flag in flags]
+    (tmp_path / "p.jsonl").write_text('{"prompt": "Once"}\n')
+    config = REPO_ROOT / "recipes" / "configs" / "a_words" / "rloo.yaml"
+    args = parse_args(RLOOConfig, config, ["--model_name_or_path", str(tiny_model_dir), "--dataset_name",
+                                           str(prompt_splits(tmp_path)), "--output_dir", str(tmp_path / "out"),
+                                           "--num_generations_eval", "2", *flags])
+    with pytest.raises(RecipeError, match=message):
+        build_trainer(RLOOTrainer, *args)
