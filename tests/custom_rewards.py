@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 
 import numpy as np
 import torch
@@ -49,6 +50,13 @@ def nan_for_odd(completions, **kwargs):
 
 def infinite(completions, **kwargs):
     return [float("inf")] * len(completions)
+
+
+def slow(completions, **kwargs):
+    """A reward that takes half a minute, for a step long enough to signal into; it says when it starts."""
+    print("scoring a batch", flush=True)
+    time.sleep(30)
+    return [1.0] * len(completions)
 
 
 async def async_a_words(prompts, completions, completion_ids, trainer_state, log_extra, log_metric, **kwargs):

@@ -2,9 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -180,6 +183,118 @@ def test_ctrl_c_under_accelerate_launch_stops_cleanly_with_a_checkpoint(tiny_mod
     assert f'File "{REPO_ROOT / "rl_recipes"}' not in output
     checkpoint = next(output_dir.glob("checkpoint-*"))
     assert (checkpoint / "reinforce_baseline.json").is_file()
+
+
+@contextmanager
+def running_recipe(args, env=None):
+    """`start_recipe`, and whatever is left of its process group is killed when the test ends, on every path."""
+    process = start_recipe(args, env)
+    try:
+        yield process
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+        process.stdout.close()
+
+
+def quick_rloo(model, output_dir, *args):
+    return [sys.executable, str(REPO_ROOT / "recipes" / "rloo.py"), "--model_name_or_path", str(model),
+            "--output_dir", str(output_dir), "--max_steps", "2", "--max_completion_length", "8", *args]
+
+
+SLOW_MODEL_CODE = """import time
+
+from transformers import LlamaConfig
+
+print("loading the model code", flush=True)
+time.sleep(60)
+
+
+class SlowLoadingConfig(LlamaConfig):
+    pass
+"""
+
+
+def read_until(process, marker: str) -> str:
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith(marker):
+            return "".join(output)
+    raise AssertionError(f"the recipe ended before printing {marker!r}:\n" + "".join(output)[-3000:])
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 128 + signal.SIGINT)])
+def test_a_signal_while_the_model_loads_ends_the_run_at_once(tiny_model_dir, tmp_path, signum, status):
+    model = tmp_path / "model"  # a model with code of its own, which takes a minute to load
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "slow_config.SlowLoadingConfig"}}))
+    (model / "slow_config.py").write_text(SLOW_MODEL_CODE)
+    output_dir = tmp_path / "out"
+    command = quick_rloo(model, output_dir, "--model_init_kwargs", '{"trust_remote_code": true}')
+    with running_recipe(command, env={"HF_MODULES_CACHE": str(tmp_path / "modules")}) as process:
+        output = read_until(process, "loading the model code")
+        os.killpg(process.pid, signum)
+        process.wait(timeout=20)
+        output += process.stdout.read()
+    assert process.returncode == status, output[-3000:]
+    if signum == signal.SIGINT:
+        assert "Interrupted before training began; nothing was saved." in output and "Traceback" not in output
+    assert not list(output_dir.glob("checkpoint-*"))
+
+
+def test_a_second_signal_during_a_step_ends_the_run_at_once(tiny_model_dir, tmp_path):
+    from rl_recipes.trainers.stop_on_signal import SAME_REQUEST_S
+
+    output_dir = tmp_path / "out"
+    with running_recipe(quick_rloo(tiny_model_dir, output_dir, "--reward_funcs", "tests.custom_rewards.slow")) as process:
+        output = read_until(process, "scoring a batch")  # the first step's scoring takes 30 s
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(SAME_REQUEST_S + 0.5)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=15)
+        output += process.stdout.read()
+    assert process.returncode == -signal.SIGINT, output[-3000:]
+    assert "Signal 2: stopping at the end of this step with a checkpoint; send it again to end now" in output
+    assert "Signal 2 again: ending now, without a checkpoint." in output
+    assert not list(output_dir.glob("checkpoint-*"))
+
+
+def test_sigterm_after_training_ends_the_process_at_once(tiny_model_dir, tmp_path):
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    os.mkfifo(output_dir / "samples.jsonl")  # saving the outputs stops there, after training, until read: never
+    with running_recipe(quick_rloo(tiny_model_dir, output_dir, "--overwrite_output_dir", "true")) as process:
+        deadline = time.monotonic() + 180
+        while not (output_dir / "trainer_state.json").exists():  # written by save_outputs, after training
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-3000:]
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGTERM
+
+
+def test_reward_fault_stop_ends_through_the_common_teardown_and_gives_the_signals_back(tiny_model_dir, tmp_path, monkeypatch):
+    from trl import RLOOConfig, RLOOTrainer
+
+    from rl_recipes import runner
+
+    ended_at_steps = []
+    end_together = runner.end_together
+    monkeypatch.setattr(runner, "end_together", lambda trainer: (ended_at_steps.append(trainer.state.global_step), end_together(trainer)))
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(SystemExit) as stop:
+        runner.main(RLOOConfig, RLOOTrainer, DEFAULT_RECIPE, [
+            "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"), "--report_to", "none",
+            "--reward_funcs", "tests.custom_rewards.fails_from_step_3", "--max_steps", "5", "--max_completion_length", "4",
+        ])
+    assert stop.value.code == 1
+    assert ended_at_steps == [2]
+    assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
 
 
 def test_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):

@@ -8,6 +8,7 @@ step of 16-token completions; every other setting is the recipe's own.
 
 import json
 import runpy
+import signal
 import sys
 from pathlib import Path
 
@@ -87,7 +88,10 @@ def test_shipped_recipe_parses_and_trains_on_stand_ins(recipe_path, stand_ins, t
     ]
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setattr(sys, "argv", [script_for(recipe_path), *argv])
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     runpy.run_path(str(REPO_ROOT / "recipes" / script_for(recipe_path)), run_name="__main__")
+    # The recipe's signal handling lasts as long as its training: pytest's own is back.
+    assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
 
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     step = next(entry for entry in history if "reward" in entry)
