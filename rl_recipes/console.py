@@ -10,6 +10,7 @@ With `disable_tqdm` there is no bar: each log becomes one short line with the sa
 Only the main process prints, as with transformers' callbacks.
 """
 
+import logging
 import sys
 import warnings
 
@@ -98,6 +99,20 @@ def use_console(trainer, metrics: list[str]) -> None:
         trainer.add_callback(MetricsProgressBar(metrics))
 
 
+class MessageFilter(logging.Filter):
+    """Drop the log records whose message starts with one text."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+DEEPSPEED_CPU_NOTICE = MessageFilter("Setting accelerator to CPU.")
+
+
 def quiet_library_warnings() -> None:
     """Silence, one by one, the deprecation warnings that the libraries' own calls raise under our settings.
 
@@ -110,3 +125,8 @@ def quiet_library_warnings() -> None:
         "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
         module=r"transformers\.modeling_utils",
     )
+    # DeepSpeed, pinned for the ZeRO launch paths, is imported by the libraries whenever it is installed,
+    # and on a machine without a GPU it logs that it falls back to its CPU accelerator
+    # (deepspeed/accelerator/real_accelerator.py): true, and nothing to act on for a CPU recipe.
+    logging.getLogger("DeepSpeed").addFilter(DEEPSPEED_CPU_NOTICE)  # once: the same filter is not added twice
+

@@ -55,7 +55,7 @@ def test_ctrl_c_on_two_processes_stops_both_at_the_same_step_with_a_checkpoint(t
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--mixed_precision", "no",
         str(REPO_ROOT / "recipes" / "rloo.py"), "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        *TWO_PROCESS_QUICK, "--max_steps", "200", "--use_cpu", "true",
+        *TWO_PROCESS_QUICK, "--max_steps", "200", "--use_cpu", "true", "--console_metrics", "all",  # a line per step
     ]
     with running_recipe(command) as process:
         output = signal_after_steps(process, signal.SIGINT, steps=2)

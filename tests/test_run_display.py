@@ -107,6 +107,27 @@ def test_only_the_deprecation_that_trl_triggers_is_silenced():
     assert messages[1] == "`is_gradient_checkpointing` is deprecated here too"
 
 
+def test_deepspeeds_cpu_fallback_notice_alone_is_dropped():
+    import logging
+
+    from rl_recipes.console import quiet_library_warnings
+
+    deepspeed_logger = logging.getLogger("DeepSpeed")
+    quiet_library_warnings()
+    quiet_library_warnings()
+    assert deepspeed_logger.filters.count(deepspeed_logger.filters[-1]) == 1
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    deepspeed_logger.addHandler(handler)
+    try:
+        deepspeed_logger.warning("Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it.")
+        deepspeed_logger.warning("Setting accelerator to XPU.")
+    finally:
+        deepspeed_logger.removeHandler(handler)
+    assert [record.getMessage() for record in records] == ["Setting accelerator to XPU."]
+
+
 def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "run"
     result = launch("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *SHORT_RUN,
@@ -126,6 +147,7 @@ def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(ti
     assert "pin_memory" not in result.stderr
     assert "is_gradient_checkpointing" not in result.stderr
     assert "Warning" not in result.stderr, result.stderr
+    assert "Setting accelerator to CPU" not in result.stdout  # DeepSpeed, installed for the ZeRO paths
 
     width, height = png_size(output_dir / "curves.png")
     assert width > 1000 and height > 300
