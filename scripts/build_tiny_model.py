@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
+from rl_recipes.console import quiet_library_warnings
 from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, TinyModelSpec, build_tiny_model
 
 
@@ -20,6 +21,7 @@ class BuildArguments:
 
 def main() -> None:
     build_args, spec = HfArgumentParser((BuildArguments, TinyModelSpec)).parse_args_into_dataclasses()
+    quiet_library_warnings()  # the first default run builds the model: its output is the Quickstart's too
     path = build_tiny_model(build_args.output_dir, spec)
     print(f"Tiny story model saved to {path}")
 
