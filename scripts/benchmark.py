@@ -4,11 +4,15 @@
     python scripts/benchmark.py --quick true                     # a few steps, for a smoke test
     python scripts/benchmark.py --model_name_or_path Qwen/Qwen2.5-0.5B --dtype bfloat16 --device cuda --use_peft true
     python scripts/benchmark.py --scale true                     # memory and speed: 1 process, DDP, ZeRO-2, ZeRO-3
+    python scripts/benchmark.py --scaling true                   # how cost grows with model size, length, generations
+    python scripts/benchmark.py --generation_options true        # TRL's generation settings against the recipe's
 
 In one process, one after another (so the machine's drift cancels in the ratios), on the same model,
 prompt, batch and completion length, it times:
 
-- the RLOO recipe's trainer (`recipes/rloo.py`'s settings, TRL's RLOOTrainer),
+- the RLOO recipe's trainer (`recipes/rloo.py`'s settings, TRL's RLOOTrainer with the recipes' mixins),
+- stock TRL: `RLOOTrainer` built as `trl rloo` builds it, with the same settings and none of our
+  mixins, callbacks or reward guard; the RLOO trainer's generations per second over its is reported,
 - the REINFORCE recipe's trainer with as many generations per step (one per prompt),
 - the floor: a minimal loop doing the same work with plain PyTorch (the model's `generate`, the
   reward, one advantage-weighted log-likelihood step with AdamW), i.e. what the work costs without
@@ -32,17 +36,30 @@ them apart: the tiny model's configuration widened and deepened (`--scale_hidden
 one process, DDP over two CPU processes, DeepSpeed ZeRO-2 and ZeRO-3 over two. Each process reports
 its peak resident memory, its seconds per step, and the bytes it holds for the model's weights and
 for the optimizer (state and, under DeepSpeed, its fp32 master partition).
+
+With `--scaling true` it times the RLOO trainer and the floor, each in a fresh process (so that each
+peak memory is its own), as the work grows:
+model size (`--scaling_models`, HIDDENxLAYERS of the tiny model's configuration with random weights:
+about 1M, 8M and 30M parameters), completion length (`--scaling_lengths`: 100, 200, 400) and
+generations per step (`--scaling_generations`: 10, 40). The first of each list is the base point and
+each axis varies from it alone. It writes a table, the JSON and a plot beside the JSON (`.png`).
+
+With `--generation_options true` it times the RLOO recipe as it is, then with each generation setting
+TRL offers without vLLM (`GENERATION_OPTIONS`: a static KV cache, transformers' continuous batching,
+`torch.compile`), each in the same run, with its speed relative to the recipe's.
 """
 
+import functools
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -51,6 +68,7 @@ from transformers import HfArgumentParser, PrinterCallback, TrainerCallback
 from rl_recipes import REPO_ROOT
 from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
+STOCK_TRL = "stock TRL RLOOTrainer"
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
 LAUNCH_CONFIGS = REPO_ROOT / "accelerate_configs"
 # Scale contenders: (name, processes, `accelerate launch` flags). All on CPU; the worker picks --use_cpu.
@@ -82,7 +100,8 @@ class BenchmarkArguments:
     )
     reward_target: float = field(default=0.9, metadata={"help": "Fraction of the maximum a-word reward to reach."})
     quick: bool = field(
-        default=False, metadata={"help": "2 timed steps, 1 warm-up, 20-token completions, one time-to-reward seed."}
+        default=False, metadata={"help": "A smoke test: 2 timed steps, 1 warm-up, 20-token completions, one "
+                                         "time-to-reward seed, a small scaling grid (QUICK_SETTINGS); flags given win."}
     )
     json_path: str = field(default="outputs/benchmark.json", metadata={"help": "Where to write the numbers."})
     scale: bool = field(default=False, metadata={"help": "Compare 1 process, DDP, ZeRO-2 and ZeRO-3 (see above)."})
@@ -92,6 +111,19 @@ class BenchmarkArguments:
     scale_hidden_size: int = field(default=512, metadata={"help": "Hidden size of the scale mode's model."})
     scale_layers: int = field(default=8, metadata={"help": "Decoder layers of the scale mode's model."})
     scale_worker: bool = field(default=False, metadata={"help": "Internal: one launched process of a scale contender."})
+    scaling_worker: str = field(default="", metadata={"help": "Internal: one scaling contender (rloo or floor) in a fresh process."})
+    scaling: bool = field(default=False, metadata={"help": "How cost grows with model size, length and generations (see above)."})
+    scaling_models: list[str] = field(
+        default_factory=lambda: ["128x4", "256x9", "384x16"],
+        metadata={"help": "Model sizes of the scaling mode, HIDDENxLAYERS (about 1M, 8M and 30M parameters)."},
+    )
+    scaling_lengths: list[int] = field(default_factory=lambda: [100, 200, 400],
+                                       metadata={"help": "Completion lengths of the scaling mode."})
+    scaling_generations: list[int] = field(default_factory=lambda: [10, 40],
+                                           metadata={"help": "Generations per step of the scaling mode."})
+    generation_options: bool = field(
+        default=False, metadata={"help": "Time the RLOO recipe with each generation option against its own setting."}
+    )
 
 
 PHASES = ("generation", "scoring", "update")
@@ -105,6 +137,7 @@ class PhaseTimer:
         self.current: dict[str, float] = {}
 
     def wrap(self, phase: str, func):
+        @functools.wraps(func)  # keeps the name TRL logs a reward under
         def timed(*args, **kwargs):
             start = time.perf_counter()
             try:
@@ -202,16 +235,45 @@ def quiet_recipe_trainer(config_class, trainer_class, config: Path, overrides: l
     return trainer
 
 
+def stock_trl_trainer(config_class, trainer_class, config: Path, overrides: list[str]):
+    """TRL's trainer class as `trl rloo` builds it, with the recipe's settings and none of our mixins or callbacks."""
+    from rewards import get_reward_funcs
+    from rl_recipes.data import load_prompts
+    from rl_recipes.runner import model_init_kwargs, parse_args
+
+    script_args, training_args, model_args = parse_args(
+        config_class, config, [*overrides, "--report_to", "none", "--disable_tqdm", "true"]
+    )
+    training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
+    training_args.dataloader_pin_memory = training_args.device.type != "cpu"  # as the recipes: a CPU has no use for it
+    trainer = trainer_class(
+        model=model_args.model_name_or_path,
+        reward_funcs=get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs),
+        args=training_args,
+        train_dataset=load_prompts(script_args.dataset_name, script_args.dataset_config,
+                                   script_args.dataset_train_split, script_args.prompt_column),
+    )
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
 def time_recipe(name: str, config_class, trainer_class, config: Path, extra: list[str], args, memory,
-                callbacks=()) -> dict:
+                callbacks=(), build=quiet_recipe_trainer) -> dict:
+    """Train `build`'s trainer for the benchmark's steps and time it; by default the trainer a recipe builds."""
+    from rl_recipes.runner import end_together
+
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer = quiet_recipe_trainer(config_class, trainer_class, config, recipe_overrides(args, output_dir) + extra)
+        trainer = build(config_class, trainer_class, config, recipe_overrides(args, output_dir) + extra)
         timer = PhaseTimer()
         trainer._generate = timer.wrap("generation", trainer._generate)
         trainer._prepare_inputs = timer.mark_end("inputs_ready", trainer._prepare_inputs)
-        for guarded in trainer.reward_funcs:
-            guarded.func = timer.wrap("scoring", guarded.func)
-        trainer.add_callback(StepTimes(timer, trainer))
+        for index, reward in enumerate(trainer.reward_funcs):
+            if hasattr(reward, "func"):  # the recipes' guarded reward: time the user's function inside it
+                reward.func = timer.wrap("scoring", reward.func)
+            else:
+                trainer.reward_funcs[index] = timer.wrap("scoring", reward)
+        # First of the callbacks, so the last step closes before the others' end-of-training work (the recipes' curves).
+        trainer.callback_handler.callbacks.insert(0, StepTimes(timer, trainer))
         for callback in callbacks:
             callback.trainer = trainer
             trainer.add_callback(callback)
@@ -219,6 +281,7 @@ def time_recipe(name: str, config_class, trainer_class, config: Path, extra: lis
         trainer.train()
         peak = memory.read_mib()
         rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
+        end_together(trainer)  # as the recipes end: left to interpreter exit, a gloo group can hang or abort
     return summarise(name, timer.steps[args.warmup_steps :], args.batch, peak, rewards)
 
 
@@ -338,6 +401,7 @@ def summarise(name: str, steps: list[dict], batch: int, peak_mib: float, rewards
         "tokens_per_s": sum(step["tokens"] for step in steps) / total,
         "peak_memory_mib": peak_mib,
         "final_reward": rewards[-1] if rewards else math.nan,
+        "step_rewards": rewards,  # every step's mean reward, warm-up included: the same seed samples the same
     }
 
 
@@ -385,6 +449,7 @@ def scaled_model(tiny_model_dir: str, hidden_size: int, layers: int, output_dir:
     config.hidden_size, config.num_hidden_layers = hidden_size, layers
     config.intermediate_size = 3 * hidden_size
     config.num_attention_heads = config.num_key_value_heads = hidden_size // head_dim
+    config.use_cache = True  # the tiny model was trained without a KV cache; generating without one is quadratic
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config)
     model.save_pretrained(output_dir)
@@ -394,9 +459,9 @@ def scaled_model(tiny_model_dir: str, hidden_size: int, layers: int, output_dir:
 
 def scale_worker(args: BenchmarkArguments) -> None:
     """One process of a scale contender: the RLOO recipe's trainer, timed, with its memory; a JSON file per rank."""
-    from accelerate import PartialState
     from trl import RLOOConfig, RLOOTrainer
 
+    rank = int(os.environ.get("RANK", "0"))  # set by the launcher; the process group is gone when the file is written
     held = HeldBytes()
     extra = ["--num_generations", str(args.batch * int(os.environ.get("WORLD_SIZE", "1")))]
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
@@ -404,7 +469,7 @@ def scale_worker(args: BenchmarkArguments) -> None:
     result = time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra, args,
                          PeakMemory(args.device), callbacks=[held])
     result.update(weights_mib=held.weights_mib, optimizer_mib=held.optimizer_mib)
-    Path(f"{args.json_path}.rank{PartialState().process_index}").write_text(json.dumps(result))
+    Path(f"{args.json_path}.rank{rank}").write_text(json.dumps(result))
 
 
 def run_scale(args: BenchmarkArguments, json_path: Path) -> None:
@@ -457,15 +522,180 @@ def scale_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def scaling_points(args: BenchmarkArguments) -> list[tuple[str, int, int]]:
+    """(model, length, generations): the first of each list is the base point, and each axis varies from it alone."""
+    base_model, base_length, base_generations = args.scaling_models[0], args.scaling_lengths[0], args.scaling_generations[0]
+    points = [(model, base_length, base_generations) for model in args.scaling_models]
+    points += [(base_model, length, base_generations) for length in args.scaling_lengths[1:]]
+    points += [(base_model, base_length, generations) for generations in args.scaling_generations[1:]]
+    return points
+
+
+def run_scaling(args: BenchmarkArguments, json_path: Path) -> None:
+    """The RLOO trainer and the floor, each in a fresh process, as the model, the completions and the group grow."""
+    for model in args.scaling_models:
+        if not re.fullmatch(r"\d+x\d+", model):
+            sys.exit(f"error: --scaling_models {model}: write each size as HIDDENxLAYERS, e.g. 256x9.")
+    if min(args.scaling_generations) < 2:
+        sys.exit("error: --scaling_generations must each be at least 2 (RLOO needs two generations per prompt).")
+    points = []
+    with tempfile.TemporaryDirectory() as workdir:
+        parameters = {}
+        for model, length, generations in scaling_points(args):
+            model_dir = Path(workdir) / model
+            if model not in parameters:
+                hidden_size, layers = map(int, model.split("x"))
+                parameters[model] = scaled_model(args.model_name_or_path, hidden_size, layers, model_dir)
+            point = replace(args, model_name_or_path=str(model_dir), completion_length=length, batch=generations)
+            rloo, floor = (in_fresh_process(point, contender, Path(workdir) / "contender.json")
+                           for contender in ("rloo", "floor"))
+            points.append({"model": model, "parameters": parameters[model], "completion_length": length,
+                           "generations": generations, "rloo": rloo, "floor": floor,
+                           "vs_floor": rloo["tokens_per_s"] / floor["tokens_per_s"]})
+            print(f"{model} ({parameters[model] / 1e6:.1f}M), {generations} x {length} tokens: "
+                  f"{rloo['seconds_per_step']:.2f} s/step, {rloo['tokens_per_s']:.0f} tokens/s, "
+                  f"{points[-1]['vs_floor']:.2f} of the floor", flush=True)
+    print(f"\nRLOO trainer and floor, random weights, {args.dtype}, {device_name(args)}, "
+          f"{args.steps} timed steps after {args.warmup_steps} warm-up\n")
+    print(scaling_table(points))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"settings": asdict(args), "device": device_name(args), "points": points}, indent=2))
+    plot_path = json_path.with_suffix(".png")
+    draw_scaling(points, args, plot_path)
+    print(f"numbers in {json_path}, plot in {plot_path}")
+
+
+def in_fresh_process(args: BenchmarkArguments, contender: str, json_path: Path) -> dict:
+    """One scaling contender in a process of its own: a process's resident-set peak cannot be reset below
+    what it already holds, and the allocator keeps what a larger model before it freed."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--scaling_worker", contender, "--json_path", str(json_path)]
+    for key in ("model_name_or_path", "batch", "completion_length", "dtype", "device", "steps", "warmup_steps",
+                "use_peft", "gradient_checkpointing"):
+        command += [f"--{key}", str(getattr(args, key)).lower() if isinstance(getattr(args, key), bool) else str(getattr(args, key))]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"error: the scaling contender {contender} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    return json.loads(json_path.read_text())
+
+
+def scaling_worker(args: BenchmarkArguments) -> None:
+    from trl import RLOOConfig, RLOOTrainer
+
+    memory = PeakMemory(args.device)
+    if args.scaling_worker == "rloo":
+        result = time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
+                             ["--num_generations", str(args.batch)], args, memory)
+    else:
+        result = time_floor(args, memory)
+    Path(args.json_path).write_text(json.dumps(result))
+
+
+def scaling_table(points: list[dict]) -> str:
+    lines = ["| model | parameters | length | generations | contender | s/step | generation | update | tokens/s | "
+             "peak MiB | vs floor |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for point in points:
+        for key in ("rloo", "floor"):
+            r = point[key]
+            ratio = f"{point['vs_floor']:.2f}" if key == "rloo" else "1.00"
+            lines.append(f"| {point['model']} | {point['parameters'] / 1e6:.1f}M | {point['completion_length']} | "
+                         f"{point['generations']} | {r['name']} | {r['seconds_per_step']:.3f} | {r['generation_s']:.3f} | "
+                         f"{r['update_s']:.3f} | {r['tokens_per_s']:.0f} | {r['peak_memory_mib']:.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def draw_scaling(points: list[dict], args: BenchmarkArguments, path: Path) -> None:
+    """Tokens per second and peak memory against model size and against completion length, both contenders."""
+    from rl_recipes.curves import pyplot, save_figure
+
+    plt = pyplot()
+    base_model, base_length, base_generations = args.scaling_models[0], args.scaling_lengths[0], args.scaling_generations[0]
+    axes_of = {
+        "model size (parameters)": ([p for p in points if p["completion_length"] == base_length
+                                     and p["generations"] == base_generations], "parameters"),
+        "completion length (tokens)": ([p for p in points if p["model"] == base_model
+                                        and p["generations"] == base_generations], "completion_length"),
+    }
+    fig, axes = plt.subplots(2, 2, figsize=(9.5, 7))
+    for column, (label, (selected, key)) in enumerate(axes_of.items()):
+        selected = sorted(selected, key=lambda p: p[key])
+        for row, (metric, title) in enumerate((("tokens_per_s", "tokens per second"), ("peak_memory_mib", "peak MiB"))):
+            ax = axes[row][column]
+            for contender, style in (("rloo", "o-"), ("floor", "s--")):
+                ax.plot([p[key] for p in selected], [p[contender][metric] for p in selected], style,
+                        label=selected[0][contender]["name"] if selected else contender)
+            ax.set_xscale("log")
+            if metric == "tokens_per_s":
+                ax.set_yscale("log")
+            ax.set_xlabel(label)
+            ax.set_title(title)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize="small")
+    fig.suptitle(f"RLOO trainer vs floor, one process, {device_name(args)}")
+    save_figure(fig, path)
+
+
+# Generation settings TRL 1.16 exposes without vLLM: (name, recipe flags), each timed against the recipe as it is.
+GENERATION_OPTIONS = [
+    ("static KV cache", ["--cache_implementation", "static"]),
+    ("continuous batching (paged)", ["--use_transformers_continuous_batching", "true"]),
+    ("torch.compile", ["--torch_compile", "true"]),
+]
+
+
+def run_generation_options(args: BenchmarkArguments, json_path: Path) -> None:
+    from trl import RLOOConfig, RLOOTrainer
+
+    memory = PeakMemory(args.device)
+    extra = ["--num_generations", str(args.batch)]
+    results = [time_recipe("recipe as it is", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra, args, memory)]
+    for name, flags in GENERATION_OPTIONS:
+        results.append(time_recipe(name, RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra + flags, args, memory))
+    for r in results:
+        r["generation_vs_recipe"] = results[0]["generation_s"] / r["generation_s"]
+        r["vs_recipe"] = r["generations_per_s"] / results[0]["generations_per_s"]
+    print(f"\nRLOO recipe, {args.batch} generations x {args.completion_length} tokens per step, {args.dtype}, "
+          f"{device_name(args)}, {args.steps} timed steps after {args.warmup_steps} warm-up\n")
+    lines = ["| generation setting | s/step | generation | generations/s | generation speed vs recipe | "
+             "generations/s vs recipe |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        lines.append(f"| {r['name']} | {r['seconds_per_step']:.3f} | {r['generation_s']:.3f} | "
+                     f"{r['generations_per_s']:.1f} | {r['generation_vs_recipe']:.2f} | {r['vs_recipe']:.2f} |")
+    print("\n".join(lines))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"settings": asdict(args), "device": device_name(args), "results": results}, indent=2))
+    print(f"numbers in {json_path}")
+
+
+def device_name(args: BenchmarkArguments) -> str:
+    return torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+
+
+# What --quick sets, where the command line left the default.
+QUICK_SETTINGS = dict(steps=2, warmup_steps=1, completion_length=20, time_to_reward_seeds=[0],
+                      scaling_models=["64x1", "64x2"], scaling_lengths=[10, 20], scaling_generations=[2, 4])
+
+
+def quick_settings(args: BenchmarkArguments) -> BenchmarkArguments:
+    defaults = BenchmarkArguments()
+    return replace(args, **{key: value for key, value in QUICK_SETTINGS.items()
+                            if getattr(args, key) == getattr(defaults, key)})
+
+
 def main() -> None:
     (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
     if args.scale_worker:
         return scale_worker(args)
+    if args.scaling_worker:
+        if args.scaling_worker not in ("rloo", "floor"):
+            sys.exit(f"error: --scaling_worker {args.scaling_worker}: choose rloo or floor.")
+        os.chdir(REPO_ROOT)  # the recipes name their prompts relative to the repository root
+        return scaling_worker(args)
     if args.quick:
-        args.steps, args.warmup_steps, args.completion_length = 2, 1, 20
-        args.time_to_reward_seeds = args.time_to_reward_seeds[:1]
+        args = quick_settings(args)
     if args.batch < 2:
         sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
+    if args.scale + args.scaling + args.generation_options > 1:
+        sys.exit("error: --scale, --scaling and --generation_options are separate runs: set one of them to true.")
     from trl import RLOOConfig, RLOOTrainer
 
     from rl_recipes.trainers.reinforce import ReinforceConfig, ReinforceTrainer
@@ -477,21 +707,28 @@ def main() -> None:
     ensure_default_model(args.model_name_or_path)
     if args.scale:
         return run_scale(args, json_path)
+    if args.scaling:
+        return run_scaling(args, json_path)
+    if args.generation_options:
+        return run_generation_options(args, json_path)
     memory = PeakMemory(args.device)
     results = [
         time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
                     ["--num_generations", str(args.batch)], args, memory),
+        time_recipe(STOCK_TRL, RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
+                    ["--num_generations", str(args.batch)], args, memory, build=stock_trl_trainer),
         time_recipe("REINFORCE trainer", ReinforceConfig, ReinforceTrainer, CONFIG_DIR / "reinforce.yaml",
                     ["--num_generations", "1"], args, memory),
         time_floor(args, memory),
     ]
-    floor = results[-1]
-    rloo, reinforce = results[0], results[1]
-    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    rloo, stock, reinforce, floor = results
+    vs_stock = rloo["generations_per_s"] / stock["generations_per_s"]
+    device = device_name(args)
     print(f"\n{args.batch} generations x {args.completion_length} tokens per step, {args.dtype}, {device}, "
           f"{args.steps} timed steps after {args.warmup_steps} warm-up\n")
     print(table(results, floor))
-    print(f"\nREINFORCE / RLOO generations per second: {reinforce['generations_per_s'] / rloo['generations_per_s']:.2f}")
+    print(f"\nRLOO trainer / {STOCK_TRL} generations per second: {vs_stock:.2f}")
+    print(f"REINFORCE / RLOO generations per second: {reinforce['generations_per_s'] / rloo['generations_per_s']:.2f}")
     to_reward = time_to_reward(args) if args.time_to_reward else None
     if to_reward:
         runs = ", ".join(
@@ -502,7 +739,8 @@ def main() -> None:
               f"median {to_reward['median_seconds']:.1f} s, {to_reward['median_generations']:g} generations ({runs})")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(
-        {"settings": asdict(args), "device": device, "results": results, "time_to_reward": to_reward}, indent=2
+        {"settings": asdict(args), "device": device, "results": results, "rloo_vs_stock_trl": vs_stock,
+         "time_to_reward": to_reward}, indent=2
     ))
     print(f"numbers in {json_path}")
 

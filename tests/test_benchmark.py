@@ -19,7 +19,7 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
 
     numbers = json.loads(json_path.read_text())
     names = [r["name"] for r in numbers["results"]]
-    assert names == ["RLOO trainer", "REINFORCE trainer", "floor (plain PyTorch)"]
+    assert names == ["RLOO trainer", "stock TRL RLOOTrainer", "REINFORCE trainer", "floor (plain PyTorch)"]
     for r in numbers["results"]:
         for key in ("seconds_per_step", "generation_s", "scoring_s", "update_s", "generations_per_s", "tokens_per_s",
                     "peak_memory_mib"):
@@ -29,6 +29,9 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split("|")[1].strip() for row in rows[1:]] == names
     assert "REINFORCE / RLOO generations per second:" in result.stdout
+    rloo, stock = numbers["results"][:2]
+    assert numbers["rloo_vs_stock_trl"] == pytest.approx(rloo["generations_per_s"] / stock["generations_per_s"])
+    assert f"RLOO trainer / stock TRL RLOOTrainer generations per second: {numbers['rloo_vs_stock_trl']:.2f}" in result.stdout
 
     # Time to reward: the default recipe, one seed in quick mode, stopped at 90% of the maximum.
     to_reward = numbers["time_to_reward"]
@@ -38,6 +41,49 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
     assert run["generations"] == run["steps"] * 10  # the recipe's 10 generations a step, not the benchmark's batch
     assert to_reward["median_generations"] == run["generations"]
     assert "Default RLOO recipe to a mean reward of 90 (of 100): median" in result.stdout
+
+
+def run_benchmark(tmp_path, tiny_model_dir, *flags) -> tuple[dict, list[str]]:
+    """The benchmark's numbers and the first cells of its table's rows."""
+    json_path = tmp_path / "bench.json"
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), *flags,
+               "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path)]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    return json.loads(json_path.read_text()), [row.split("|")[1].strip() for row in rows[1:]]
+
+
+def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_dir, tmp_path):
+    numbers, rows = run_benchmark(tmp_path, tiny_model_dir, "--scaling", "true", "--quick", "true",
+                                  "--scaling_models", "64x1", "128x2", "--scaling_lengths", "10", "20",
+                                  "--scaling_generations", "2", "4")
+    points = [(p["model"], p["completion_length"], p["generations"]) for p in numbers["points"]]
+    assert points == [("64x1", 10, 2), ("128x2", 10, 2), ("64x1", 20, 2), ("64x1", 10, 4)]
+    small, wide = numbers["points"][:2]
+    assert wide["parameters"] > 3 * small["parameters"]  # wider and deeper: the model really grew
+    for point in numbers["points"]:
+        for contender in ("rloo", "floor"):
+            r = point[contender]
+            assert r["seconds_per_step"] > 0 and r["tokens_per_s"] > 0 and r["peak_memory_mib"] > 0
+            assert r["generation_s"] + r["update_s"] <= r["seconds_per_step"]
+        assert point["vs_floor"] == pytest.approx(point["rloo"]["tokens_per_s"] / point["floor"]["tokens_per_s"])
+    assert rows == ["64x1", "64x1", "128x2", "128x2", "64x1", "64x1", "64x1", "64x1"]
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_generation_options_are_timed_against_the_recipe_and_sample_the_same(tiny_model_dir, tmp_path):
+    numbers, rows = run_benchmark(tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true",
+                                  "--batch", "2")
+    names = [r["name"] for r in numbers["results"]]
+    assert rows == names and len(names) == 4
+    baseline, *options = numbers["results"]
+    assert baseline["vs_recipe"] == 1
+    for option in options:
+        assert option["vs_recipe"] == pytest.approx(option["generations_per_s"] / baseline["generations_per_s"])
+    # A static KV cache and a compiled model change how the same tokens are computed, not which are drawn.
+    same_samples = [o["name"] for o in options if o["step_rewards"] == baseline["step_rewards"]]
+    assert {"static KV cache", "torch.compile"} <= set(same_samples), numbers["results"]
 
 
 SLOW_REWARD_S = 1.0  # well above how much a step's generation time varies between runs on a busy machine
