@@ -285,6 +285,14 @@ def time_recipe(name: str, config_class, trainer_class, config: Path, extra: lis
     return summarise(name, timer.steps[args.warmup_steps :], args.batch, peak, rewards)
 
 
+def time_rloo(name: str, args: BenchmarkArguments, memory, flags: list[str] = (), **kwargs) -> dict:
+    """The RLOO recipe (one prompt, `args.batch` generations of it a step) with `flags` on top, timed."""
+    from trl import RLOOConfig, RLOOTrainer
+
+    return time_recipe(name, RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
+                       ["--num_generations", str(args.batch), *flags], args, memory, **kwargs)
+
+
 class StopAtReward(TrainerCallback):
     """Notes the wall-clock time and step at which a step's mean reward first reaches `target`, and stops there."""
 
@@ -522,9 +530,14 @@ def scale_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def scaling_base(args: BenchmarkArguments) -> tuple[str, int, int]:
+    """The scaling mode's base point (model, length, generations): the first of each list."""
+    return args.scaling_models[0], args.scaling_lengths[0], args.scaling_generations[0]
+
+
 def scaling_points(args: BenchmarkArguments) -> list[tuple[str, int, int]]:
-    """(model, length, generations): the first of each list is the base point, and each axis varies from it alone."""
-    base_model, base_length, base_generations = args.scaling_models[0], args.scaling_lengths[0], args.scaling_generations[0]
+    """(model, length, generations): the base point, and each axis varied from it alone."""
+    base_model, base_length, base_generations = scaling_base(args)
     points = [(model, base_length, base_generations) for model in args.scaling_models]
     points += [(base_model, length, base_generations) for length in args.scaling_lengths[1:]]
     points += [(base_model, base_length, generations) for generations in args.scaling_generations[1:]]
@@ -571,7 +584,8 @@ def in_fresh_process(args: BenchmarkArguments, contender: str, json_path: Path) 
     command = [sys.executable, str(Path(__file__).resolve()), "--scaling_worker", contender, "--json_path", str(json_path)]
     for key in ("model_name_or_path", "batch", "completion_length", "dtype", "device", "steps", "warmup_steps",
                 "use_peft", "gradient_checkpointing"):
-        command += [f"--{key}", str(getattr(args, key)).lower() if isinstance(getattr(args, key), bool) else str(getattr(args, key))]
+        value = getattr(args, key)
+        command += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"error: the scaling contender {contender} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
@@ -579,14 +593,8 @@ def in_fresh_process(args: BenchmarkArguments, contender: str, json_path: Path) 
 
 
 def scaling_worker(args: BenchmarkArguments) -> None:
-    from trl import RLOOConfig, RLOOTrainer
-
     memory = PeakMemory(args.device)
-    if args.scaling_worker == "rloo":
-        result = time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
-                             ["--num_generations", str(args.batch)], args, memory)
-    else:
-        result = time_floor(args, memory)
+    result = time_rloo("RLOO trainer", args, memory) if args.scaling_worker == "rloo" else time_floor(args, memory)
     Path(args.json_path).write_text(json.dumps(result))
 
 
@@ -608,7 +616,7 @@ def draw_scaling(points: list[dict], args: BenchmarkArguments, path: Path) -> No
     from rl_recipes.curves import pyplot, save_figure
 
     plt = pyplot()
-    base_model, base_length, base_generations = args.scaling_models[0], args.scaling_lengths[0], args.scaling_generations[0]
+    base_model, base_length, base_generations = scaling_base(args)
     axes_of = {
         "model size (parameters)": ([p for p in points if p["completion_length"] == base_length
                                      and p["generations"] == base_generations], "parameters"),
@@ -643,13 +651,9 @@ GENERATION_OPTIONS = [
 
 
 def run_generation_options(args: BenchmarkArguments, json_path: Path) -> None:
-    from trl import RLOOConfig, RLOOTrainer
-
     memory = PeakMemory(args.device)
-    extra = ["--num_generations", str(args.batch)]
-    results = [time_recipe("recipe as it is", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra, args, memory)]
-    for name, flags in GENERATION_OPTIONS:
-        results.append(time_recipe(name, RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra + flags, args, memory))
+    results = [time_rloo("recipe as it is", args, memory)]
+    results += [time_rloo(name, args, memory, flags) for name, flags in GENERATION_OPTIONS]
     for r in results:
         r["generation_vs_recipe"] = results[0]["generation_s"] / r["generation_s"]
         r["vs_recipe"] = r["generations_per_s"] / results[0]["generations_per_s"]
@@ -696,8 +700,6 @@ def main() -> None:
         sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
     if args.scale + args.scaling + args.generation_options > 1:
         sys.exit("error: --scale, --scaling and --generation_options are separate runs: set one of them to true.")
-    from trl import RLOOConfig, RLOOTrainer
-
     from rl_recipes.trainers.reinforce import ReinforceConfig, ReinforceTrainer
 
     if Path(args.model_name_or_path).exists():
@@ -713,10 +715,8 @@ def main() -> None:
         return run_generation_options(args, json_path)
     memory = PeakMemory(args.device)
     results = [
-        time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
-                    ["--num_generations", str(args.batch)], args, memory),
-        time_recipe(STOCK_TRL, RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml",
-                    ["--num_generations", str(args.batch)], args, memory, build=stock_trl_trainer),
+        time_rloo("RLOO trainer", args, memory),
+        time_rloo(STOCK_TRL, args, memory, build=stock_trl_trainer),
         time_recipe("REINFORCE trainer", ReinforceConfig, ReinforceTrainer, CONFIG_DIR / "reinforce.yaml",
                     ["--num_generations", "1"], args, memory),
         time_floor(args, memory),

@@ -8,16 +8,19 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 
-def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp_path):
+def run_benchmark(tmp_path, tiny_model_dir, *flags) -> tuple[dict, list[str], str]:
+    """The benchmark's numbers, the first cells of its table's rows, and its standard output."""
     json_path = tmp_path / "bench.json"
-    command = [
-        sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), "--quick", "true", "--batch", "4",
-        "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path),
-    ]
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), *flags,
+               "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path)]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    return json.loads(json_path.read_text()), [row.split("|")[1].strip() for row in rows[1:]], result.stdout
 
-    numbers = json.loads(json_path.read_text())
+
+def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp_path):
+    numbers, rows, stdout = run_benchmark(tmp_path, tiny_model_dir, "--quick", "true", "--batch", "4")
     names = [r["name"] for r in numbers["results"]]
     assert names == ["RLOO trainer", "stock TRL RLOOTrainer", "REINFORCE trainer", "floor (plain PyTorch)"]
     for r in numbers["results"]:
@@ -26,12 +29,11 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
             assert r[key] > 0, (r["name"], key)
         # Each phase is timed on its own clock, within the step: together they cannot exceed it.
         assert r["generation_s"] + r["scoring_s"] + r["update_s"] <= r["seconds_per_step"]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [row.split("|")[1].strip() for row in rows[1:]] == names
-    assert "REINFORCE / RLOO generations per second:" in result.stdout
+    assert rows == names
+    assert "REINFORCE / RLOO generations per second:" in stdout
     rloo, stock = numbers["results"][:2]
     assert numbers["rloo_vs_stock_trl"] == pytest.approx(rloo["generations_per_s"] / stock["generations_per_s"])
-    assert f"RLOO trainer / stock TRL RLOOTrainer generations per second: {numbers['rloo_vs_stock_trl']:.2f}" in result.stdout
+    assert f"RLOO trainer / stock TRL RLOOTrainer generations per second: {numbers['rloo_vs_stock_trl']:.2f}" in stdout
 
     # Time to reward: the default recipe, one seed in quick mode, stopped at 90% of the maximum.
     to_reward = numbers["time_to_reward"]
@@ -40,22 +42,11 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
     assert run["reached"] and run["seconds"] > 0 and 0 < run["steps"] < 60
     assert run["generations"] == run["steps"] * 10  # the recipe's 10 generations a step, not the benchmark's batch
     assert to_reward["median_generations"] == run["generations"]
-    assert "Default RLOO recipe to a mean reward of 90 (of 100): median" in result.stdout
-
-
-def run_benchmark(tmp_path, tiny_model_dir, *flags) -> tuple[dict, list[str]]:
-    """The benchmark's numbers and the first cells of its table's rows."""
-    json_path = tmp_path / "bench.json"
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), *flags,
-               "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path)]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    return json.loads(json_path.read_text()), [row.split("|")[1].strip() for row in rows[1:]]
+    assert "Default RLOO recipe to a mean reward of 90 (of 100): median" in stdout
 
 
 def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_dir, tmp_path):
-    numbers, rows = run_benchmark(tmp_path, tiny_model_dir, "--scaling", "true", "--quick", "true",
+    numbers, rows, _ = run_benchmark(tmp_path, tiny_model_dir, "--scaling", "true", "--quick", "true",
                                   "--scaling_models", "64x1", "128x2", "--scaling_lengths", "10", "20",
                                   "--scaling_generations", "2", "4")
     points = [(p["model"], p["completion_length"], p["generations"]) for p in numbers["points"]]
@@ -73,7 +64,7 @@ def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_
 
 
 def test_generation_options_are_timed_against_the_recipe_and_sample_the_same(tiny_model_dir, tmp_path):
-    numbers, rows = run_benchmark(tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true",
+    numbers, rows, _ = run_benchmark(tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true",
                                   "--batch", "2")
     names = [r["name"] for r in numbers["results"]]
     assert rows == names and len(names) == 4
@@ -122,16 +113,10 @@ def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slo
 
 
 def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_ddp(tiny_model_dir, tmp_path):
-    json_path = tmp_path / "scale.json"
-    command = [
-        sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), "--scale", "true", "--scale_contenders", "ddp", "zero3",
-        "--scale_hidden_size", "256", "--scale_layers", "2", "--batch", "4", "--completion_length", "8",
-        "--steps", "1", "--warmup_steps", "1", "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path),
-    ]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-
-    numbers = json.loads(json_path.read_text())
+    numbers, rows, _ = run_benchmark(
+        tmp_path, tiny_model_dir, "--scale", "true", "--scale_contenders", "ddp", "zero3", "--scale_hidden_size", "256",
+        "--scale_layers", "2", "--batch", "4", "--completion_length", "8", "--steps", "1", "--warmup_steps", "1",
+    )
     ddp, zero3 = numbers["results"]
     assert (ddp["name"], zero3["name"]) == ("DDP x 2", "ZeRO-3 x 2")
     for contender in (ddp, zero3):
@@ -142,5 +127,4 @@ def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_
     assert zero3["weights_mib"] == pytest.approx(ddp["weights_mib"] / 2, rel=0.01)
     # AdamW's two moments (and DeepSpeed's master partition) are sharded too.
     assert zero3["weights_mib"] + zero3["optimizer_mib"] <= 0.6 * (ddp["weights_mib"] + ddp["optimizer_mib"])
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [row.split("|")[1].strip() for row in rows[1:]] == ["DDP x 2", "ZeRO-3 x 2"]
+    assert rows == ["DDP x 2", "ZeRO-3 x 2"]
