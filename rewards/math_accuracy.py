@@ -9,6 +9,11 @@ module adds is where each answer is read from, in the layouts maths data sets an
 - the completion: its last `<answer>...</answer>` block when it has one (an empty block scores 0),
   otherwise its last `\\boxed{...}`, otherwise its last number.
 
+Exactly that one final answer is handed to math-verify, never the text around it: math-verify accepts
+a match among any of the candidates it extracts, and prefers an anchored one ("the answer is 72, no,
+70" reads as 72), so a model under RL would learn to hedge by listing several numbers. A block that
+holds words ("72 dollars", "72 or 70") is read as its last number, like a completion without one.
+
 A mixed number ("1 1/2") is rewritten as a fraction ("3/2") before math-verify sees it: it would read 1.
 """
 
@@ -38,6 +43,9 @@ _GSM8K_ANSWER = re.compile(r"####[ \t]*([^\n]*)")
 _MIXED_NUMBER = re.compile(r"(?<![\d.,/])(\d+)[ \t]+(\d+)/(\d+)(?![\d.,/])")
 # A word of two letters or more that is not a LaTeX command: an answer with one is prose, not a formula.
 _PROSE_WORD = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")
+# A number in prose: "-5", "1,000", "0.75", "3/4" (a minus only where no word or digit stands before it:
+# "pages 10-12" ends on 12, not -12).
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?")
 
 
 def _time_limit() -> int | None:
@@ -70,13 +78,24 @@ def _parse(text: str, configs: tuple, time_limit: int | None) -> list:
 def parse_answer(answer: str, time_limit: int | None) -> list:
     """An answer on its own (what an <answer> block, a `####` line or a bare reference holds), parsed:
     as a LaTeX formula, unless it holds words ("72 dollars"), when its last number is the answer."""
-    answer = _MIXED_NUMBER.sub(_mixed_to_fraction, answer.replace("\u2212", "-")).strip()
+    answer = _normalise(answer).strip()
     if not answer:
         return []
-    formula = f"\\boxed{{{answer}}}"
     if _PROSE_WORD.search(answer):
-        return _parse(answer, (_PLAIN,), time_limit) or _parse(formula, (_BOXED,), time_limit)
-    return _parse(formula, (_BOXED,), time_limit) or _parse(answer, (_PLAIN,), time_limit)
+        number = last_number(answer)
+        return _parse(f"\\boxed{{{number}}}", (_BOXED,), time_limit) if number else []
+    return _parse(f"\\boxed{{{answer}}}", (_BOXED,), time_limit) or _parse(answer, (_PLAIN,), time_limit)
+
+
+def _normalise(text: str) -> str:
+    """Unicode minus signs as ASCII, mixed numbers as fractions."""
+    return _MIXED_NUMBER.sub(_mixed_to_fraction, text.replace("\u2212", "-"))
+
+
+def last_number(text: str) -> str | None:
+    """The last number written in `text`, as written ("1,000", "-5", "3/4"), or None."""
+    numbers = _NUMBER.findall(_normalise(text))
+    return numbers[-1] if numbers else None
 
 
 def parse_last_boxed(text: str, time_limit: int | None) -> list:
@@ -94,7 +113,8 @@ def parse_completion(text: str, time_limit: int | None) -> list:
     boxed = parse_last_boxed(text, time_limit)
     if boxed:
         return boxed
-    return _parse(_MIXED_NUMBER.sub(_mixed_to_fraction, text.replace("\u2212", "-")), (_PLAIN,), time_limit)
+    number = last_number(text)
+    return _parse(f"\\boxed{{{number}}}", (_BOXED,), time_limit) if number else []
 
 
 def parse_reference(reference, time_limit: int | None) -> list:

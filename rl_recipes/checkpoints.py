@@ -1,11 +1,17 @@
-"""Which checkpoint `--resume_from_checkpoint` continues from.
+"""Which checkpoint `--resume_from_checkpoint` continues from, and whose run it is.
 
 `transformers` writes `checkpoint-<step>` in place and `trainer_state.json` last, after the model,
 optimizer, scheduler, RNG and REINFORCE baseline states. A run killed during a save leaves a newest
 checkpoint without its state, from which `Trainer.train` cannot resume. A checkpoint is therefore
 complete when its `trainer_state.json` is there, and `true` means the newest complete one.
+
+`true` takes the newest checkpoint of the output directory, so that directory must hold the
+checkpoints of one run only. A fresh run that overwrites a directory (`--overwrite_output_dir
+true`) first moves the earlier run's checkpoints into `earlier_checkpoints/<time>/` inside it:
+nothing is deleted, and no later resume can continue from them by mistake.
 """
 
+import time
 from pathlib import Path
 
 from transformers.trainer import TRAINER_STATE_NAME
@@ -28,6 +34,24 @@ def newest_complete_checkpoint(output_dir: Path) -> tuple[Path | None, list[Path
             return Path(checkpoint), torn
         torn.append(Path(checkpoint))
     return None, torn
+
+
+EARLIER_CHECKPOINTS = "earlier_checkpoints"
+
+
+def move_earlier_checkpoints_aside(output_dir) -> tuple[Path, list[str]] | None:
+    """Move the `checkpoint-*` folders of `output_dir` to `output_dir/earlier_checkpoints/<UTC time>/`;
+    returns (that folder, the names moved), or None when there were none."""
+    checkpoints = sort_checkpoints(str(output_dir)) if Path(output_dir).is_dir() else []
+    if not checkpoints:
+        return None
+    destination = Path(output_dir) / EARLIER_CHECKPOINTS / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    while destination.exists():  # two overwrites within a second
+        destination = destination.with_name(destination.name + "-1")
+    destination.mkdir(parents=True)
+    for checkpoint in checkpoints:
+        Path(checkpoint).rename(destination / Path(checkpoint).name)
+    return destination, [Path(checkpoint).name for checkpoint in checkpoints]
 
 
 def resolve_resume(value, output_dir: str) -> tuple[str | None, list[Path]]:

@@ -14,6 +14,12 @@ import yaml
 
 # File suffix -> the `datasets` builder that reads it: what a local data file looks like.
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+# Settings of earlier TRL recipes that TRL 1.x removed, and what to do instead.
+REMOVED_SETTINGS = {
+    "max_prompt_length": "TRL 1.x removed it and no longer truncates prompts: delete the setting. Prompts are used "
+    "whole, and one that cannot fit beside max_completion_length in the model's context is named at start-up, "
+    "to be shortened or filtered out of the data set",
+}
 
 
 class RecipeError(ValueError):
@@ -31,13 +37,23 @@ def check_recipe_keys(config_path: str, dataclass_types) -> set[str]:
         raise RecipeError(f"Recipe {path} is not valid YAML: {' '.join(str(error).split())}") from None
     if not isinstance(recipe, dict):
         raise RecipeError(f"Recipe {path} must be a YAML mapping of settings.")
-    valid = {f.name for cls in dataclass_types for f in fields(cls)} | {"env"}
+    valid = setting_names(dataclass_types) | {"env"}
     for key in recipe:
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see --help for the valid settings."
-            raise RecipeError(f"Unknown key '{key}' in recipe {path}: {hint}")
+            raise RecipeError(f"Unknown key '{key}' in recipe {path}: {unknown_setting_hint(key, valid)}")
     return set(recipe)
+
+
+def setting_names(dataclass_types) -> set[str]:
+    return {f.name for cls in dataclass_types for f in fields(cls)}
+
+
+def unknown_setting_hint(name: str, valid: set[str]) -> str:
+    """What to do about a setting that is not one: what replaced it, or the closest valid name."""
+    if name in REMOVED_SETTINGS:
+        return REMOVED_SETTINGS[name] + "."
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f"did you mean '{close[0]}'?" if close else "see --help for the valid settings."
 
 
 def check_generation_sizes(training_args) -> None:

@@ -99,6 +99,15 @@ def use_console(trainer, metrics: list[str]) -> None:
         trainer.add_callback(MetricsProgressBar(metrics))
 
 
+def close_progress_bar(trainer) -> None:
+    """End the training bar where training ended without closing it (a fault, a signal), so what follows is a line
+    of its own."""
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, ProgressCallback) and callback.training_bar is not None:
+            callback.training_bar.close()
+            callback.training_bar = None
+
+
 class MessageFilter(logging.Filter):
     """Drop the log records whose message starts with one text."""
 
@@ -123,6 +132,12 @@ def quiet_library_warnings() -> None:
     # (trl/models/utils.py); transformers 5 deprecated that property for `is_activation_checkpointing`.
     warnings.filterwarnings(
         "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+        module=r"transformers\.modeling_utils",
+    )
+    # With activation checkpointing on, TRL turns it off around each no-grad pass and back on after
+    # (`disable_gradient_checkpointing` in trl/models/utils.py), through the older names.
+    warnings.filterwarnings(
+        "ignore", message=r"`gradient_checkpointing_(enable|disable)` is deprecated", category=FutureWarning,
         module=r"transformers\.modeling_utils",
     )
     # DeepSpeed, pinned for the ZeRO launch paths, is imported by the libraries whenever it is installed,

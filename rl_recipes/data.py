@@ -16,13 +16,15 @@ def load_prompts(
     config: str | None,
     split: str,
     prompt_column: str,
-    min_rows: int = 1,
     conversational: bool = False,
     system_prompt: str | None = None,
 ):
-    """The `split` of the data set, its prompt column named `prompt` (as conversations if asked), repeated
-    until it fills a generation batch."""
-    from datasets import concatenate_datasets, load_dataset
+    """The `split` of the data set, its prompt column named `prompt` (as conversations if asked).
+
+    What the user can get wrong (a missing file or split, a malformed file, no network for a Hub data
+    set) is one line; any other error keeps its traceback, which is where a bug shows."""
+    from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
 
     if not name_or_path:
         raise RecipeError("No prompts: set dataset_name to a Hub data set, a local directory or a .jsonl/.json/.csv/.parquet/.txt file.")
@@ -36,7 +38,7 @@ def load_prompts(
             dataset = load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
         else:
             dataset = load_dataset(name_or_path, name=config, split=split)
-    except Exception as error:  # datasets raises many kinds; all mean the prompts cannot be read
+    except (DatasetsError, OSError, ValueError) as error:  # a path, a split, a file's contents, the network
         if str(error).startswith("Unknown split"):
             raise RecipeError(f"Dataset {name_or_path} has no split '{split}' ({' '.join(str(error).split())[:200]}): "
                               "check dataset_train_split and dataset_test_split.") from None
@@ -56,12 +58,46 @@ def load_prompts(
         dataset = dataset.rename_column(prompt_column, "prompt")
     if len(dataset) == 0:
         raise RecipeError(f"Dataset {name_or_path} (split '{split}') is empty: give it at least one prompt.")
+    check_prompt_rows(dataset["prompt"], f"{name_or_path} (split '{split}')", prompt_column)
     if conversational or system_prompt:
         dataset = dataset.map(lambda row: {"prompt": as_conversation(row["prompt"], system_prompt)})
-    # Every generation batch draws `min_rows` distinct rows; a smaller set (one prompt, say) is repeated.
-    if len(dataset) < min_rows:
-        dataset = concatenate_datasets([dataset] * -(-min_rows // len(dataset)))
     return dataset
+
+
+def check_prompt_rows(prompts: list, source: str, column: str) -> None:
+    """Every row must hold what the trainer samples: a text, or a list of chat messages with a role and content.
+    The first row that does not is named, with its column, before any model loads."""
+    for row, prompt in enumerate(prompts):
+        problem = prompt_problem(prompt)
+        if problem:
+            raise RecipeError(f"Row {row} of dataset {source}: column '{column}' {problem}: fix or drop the row "
+                              "(rows are counted from 0).")
+
+
+def prompt_problem(prompt) -> str | None:
+    """What is wrong with one row's prompt, or None."""
+    if isinstance(prompt, str):
+        return "is empty" if not prompt.strip() else None
+    if prompt is None:
+        return "is missing (null)"
+    if not isinstance(prompt, list):
+        return f"holds a {type(prompt).__name__}, not a text or a list of chat messages"
+    if not prompt:
+        return "is an empty list of messages"
+    for index, message in enumerate(prompt):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            return f"has a message {index} without a role"
+        if message.get("content") is None:
+            return f"has a message {index} ({message['role']}) without content"
+    return None
+
+
+def repeat_to_fill(dataset, min_rows: int):
+    """`dataset`, repeated until it holds `min_rows` rows: every generation batch draws that many distinct rows,
+    and a smaller set (one prompt, say) must still fill it."""
+    from datasets import concatenate_datasets
+
+    return dataset if len(dataset) >= min_rows else concatenate_datasets([dataset] * -(-min_rows // len(dataset)))
 
 
 def as_conversation(prompt, system_prompt: str | None) -> list[dict]:
@@ -71,3 +107,42 @@ def as_conversation(prompt, system_prompt: str | None) -> list[dict]:
     if system_prompt and messages[0]["role"] != "system":
         messages = [{"role": "system", "content": system_prompt}, *messages]
     return messages
+
+
+def tokenize_prompts(prompts: list, tokenizer, chat_template_kwargs: dict | None = None) -> list[list[int]]:
+    """Each prompt's token ids as TRL makes them: text as it is, conversations through the chat template with the
+    generation prompt. Chat prompts with a tokenizer that has no chat template stop with one line."""
+    prompts = list(prompts)  # a data set's column reads as a sequence, but the tokenizer takes lists only
+    if not prompts or isinstance(prompts[0], str):
+        return tokenizer(prompts)["input_ids"]
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise RecipeError(
+            "The prompts are chat messages (conversational, a system_prompt, or a data set of message lists), but the "
+            "model's tokenizer has no chat template: use plain text prompts (conversational false, no system_prompt), "
+            "or a model whose tokenizer has one (an instruct or chat model)."
+        )
+    return tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                         **(chat_template_kwargs or {}))["input_ids"]
+
+
+def check_prompts_fit(prompts: list, tokenizer, max_positions: int | None, max_completion_length: int | None,
+                      source: str, chat_template_kwargs: dict | None = None) -> None:
+    """Every prompt, with `max_completion_length` tokens after it, must fit in the model's `max_positions`; TRL 1.x
+    does not truncate prompts, and generation past the last position fails, or goes on reading garbage, mid-run.
+    The rows that do not fit are named, before any model loads."""
+    lengths = [len(ids) for ids in tokenize_prompts(prompts, tokenizer, chat_template_kwargs)]
+    if max_positions is None:
+        return
+    room = max_positions - (max_completion_length or 0)
+    too_long = [row for row, length in enumerate(lengths) if length > room]
+    if not too_long:
+        return
+    rows = ", ".join(map(str, too_long[:5])) + (f" and {len(too_long) - 5} more" if len(too_long) > 5 else "")
+    rows = f"Rows {rows} of dataset {source} have prompts" if len(too_long) > 1 else f"Row {rows} of dataset {source} has a prompt"
+    fix = f"lower max_completion_length to at most {max_positions - max(lengths)}, or " if max(lengths) < max_positions else ""
+    raise RecipeError(
+        f"{rows} too long for the model: the longest has {max(lengths)} tokens "
+        f"(row {lengths.index(max(lengths))}), and with max_completion_length {max_completion_length} a prompt may "
+        f"have at most {room} of the model's {max_positions} positions. TRL 1.x does not truncate prompts: {fix}"
+        "shorten those rows or filter them out of the data set (rows are counted from 0)."
+    )

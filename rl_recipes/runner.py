@@ -6,7 +6,6 @@ defaults and command-line flags override it, exactly as in TRL's own scripts. He
 inside the functions so that `--help` answers at once.
 """
 
-import json
 import os
 import signal
 import sys
@@ -14,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import ModelConfig, ScriptArguments, TrlParser
+from trl import ModelConfig, ScriptArguments
 
 from rewards import UnknownRewardError
 from rewards.text import completion_text
@@ -30,7 +29,10 @@ from rl_recipes.checks import (
     check_reward_settings,
     check_reward_weights,
     parse_reward_kwargs,
+    setting_names,
+    unknown_setting_hint,
 )
+from rl_recipes.saving import strict_json
 from rl_recipes.trainers.reward_guard import FAULT_POLICIES
 
 
@@ -90,36 +92,50 @@ class RecipeArguments(ScriptArguments):
 
 
 def parse_args(config_class, default_config: Path, argv: list[str] | None = None):
-    """(RecipeArguments, config, ModelConfig) from `--config` YAML and flags; `default_config` when no YAML is named."""
+    """(RecipeArguments, config, ModelConfig) from `--config` YAML and flags; `default_config` when no YAML is named.
+
+    bf16 follows `rl_recipes.precision`: on a run that trains on the CPU, left unset it becomes float32
+    with one line, and asked for it stops the run with one line."""
+    from rl_recipes.arguments import RecipeParser
+    from rl_recipes.precision import (
+        BF16_UNSUPPORTED, bf16_fallback_notice, bf16_left_to_default, bf16_refusal, say_once, trains_on_cpu,
+    )
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--config" not in argv:
         argv = ["--config", str(default_config), *argv]
     dataclass_types = (RecipeArguments, config_class, ModelConfig)
-    recipe_keys = check_recipe_keys(argv[argv.index("--config") + 1], dataclass_types)
-    parser = TrlParser(dataclass_types)
+    config_path = argv[argv.index("--config") + 1]
+    recipe_keys = check_recipe_keys(config_path, dataclass_types)
+    parser = RecipeParser(dataclass_types, config_path)
     if backend := launcher_default_backend():
         parser.set_defaults(ddp_backend=backend)  # a default: the YAML's ddp_backend and the flag still win
     try:
         script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+        bf16_on_cpu = training_args.bf16 and trains_on_cpu(training_args)
     except ValueError as error:  # the config classes' own checks: batch and generation sizes, ...
-        if not (BF16_UNSUPPORTED in str(error) and bf16_left_to_default(argv, recipe_keys)):
-            raise RecipeError(" ".join(str(error).split())) from None
+        if BF16_UNSUPPORTED not in str(error):
+            raise RecipeError(argument_error(error, argv, dataclass_types)) from None
+        bf16_on_cpu = True
+    if bf16_on_cpu:
+        if not bf16_left_to_default(argv, recipe_keys):
+            raise RecipeError(bf16_refusal())
         # TRL's configs default to bf16, for GPUs; a recipe that does not ask for it runs here in float32.
-        if int(os.environ.get("RANK", "0")) == 0:
-            print("bf16 is not available on this machine (no GPU with bf16 support): training in float32. "
-                  "Set bf16 in the recipe to choose.", file=sys.stderr)
+        say_once(bf16_fallback_notice())
         return parse_args(config_class, default_config, [*argv, "--bf16", "false"])
     script_args.reward_kwargs = parse_reward_kwargs(script_args.reward_kwargs)
     return script_args, training_args, model_args
 
 
-# TrainingArguments' refusal of bf16 on a machine without a bf16 GPU.
-BF16_UNSUPPORTED = "Your setup doesn't support bf16/gpu"
+def argument_error(error: ValueError, argv: list[str], dataclass_types) -> str:
+    """The parser's or a config class's error as one line; an unknown flag gets the same hint as an unknown YAML key."""
+    from rl_recipes.arguments import flag_name
 
-
-def bf16_left_to_default(argv: list[str], recipe_keys: set[str]) -> bool:
-    """True when neither the YAML recipe nor a flag sets bf16 (TRL's configs then default it to on)."""
-    return "bf16" not in recipe_keys and not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv)
+    valid = setting_names(dataclass_types) | {"config"}
+    unknown = next((name for name in map(flag_name, argv) if name is not None and name not in valid), None)
+    if unknown and str(error).startswith("Some specified arguments are not used"):
+        return f"Unknown flag --{unknown}: {unknown_setting_hint(unknown, valid)}"
+    return " ".join(str(error).split())
 
 
 def launcher_default_backend() -> str | None:
@@ -139,15 +155,28 @@ def launcher_default_backend() -> str | None:
     return None
 
 
-def check_output_dir(script_args: RecipeArguments, training_args) -> None:
+def prepare_output_dir(script_args: RecipeArguments, training_args) -> None:
+    """Refuse an output directory that holds files unless the run resumes or overwrites it; on an overwrite, move
+    the earlier run's checkpoints aside (`rl_recipes.checkpoints`), so that a later resume finds this run's only."""
+    from rl_recipes.checkpoints import move_earlier_checkpoints_aside
+
     output_dir = Path(training_args.output_dir)
-    if training_args.resume_from_checkpoint or script_args.overwrite_output_dir:
+    if training_args.resume_from_checkpoint:
         return
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        raise RecipeError(
-            f"Output directory {output_dir} already holds files: pass another --output_dir, "
-            "--overwrite_output_dir true to train over it, or --resume_from_checkpoint to continue it."
-        )
+    if not script_args.overwrite_output_dir:
+        if output_dir.is_dir() and any(output_dir.iterdir()):
+            raise RecipeError(
+                f"Output directory {output_dir} already holds files: pass another --output_dir, "
+                "--overwrite_output_dir true to train over it, or --resume_from_checkpoint to continue it."
+            )
+        return
+    # One process moves (one per machine where each saves its own copy); the others wait until it has.
+    with training_args.main_process_first(local=training_args.save_on_each_node, desc="moving earlier checkpoints"):
+        if training_args.should_save and (moved := move_earlier_checkpoints_aside(output_dir)):
+            destination, names = moved
+            print(f"Moved the earlier run's checkpoints ({', '.join(names)}) to {destination}, so that "
+                  "--resume_from_checkpoint true continues this run only; delete that folder if you do not need it.",
+                  file=sys.stderr)
 
 
 def resolve_resume_checkpoint(training_args) -> None:
@@ -197,7 +226,8 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from rewards import get_reward_funcs
     from rl_recipes.console import check_console_metrics, quiet_library_warnings, use_console
     from rl_recipes.curves import CurvesCallback
-    from rl_recipes.data import load_prompts
+    from rl_recipes.data import check_prompts_fit, load_prompts, repeat_to_fill
+    from rl_recipes.precision import half_precision_notice, say_once
     from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
     from rl_recipes.trainers.diagnostics import CollapseDiagnosticsMixin
     from rl_recipes.trainers.reward_guard import RewardGuardMixin, guard_rewards
@@ -212,7 +242,6 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     check_hub_settings(script_args, training_args)
     check_evaluation_split(script_args.dataset_name, script_args.dataset_test_split, training_args.eval_strategy)
     resolve_resume_checkpoint(training_args)
-    check_output_dir(script_args, training_args)
     check_console_metrics(script_args.console_metrics)
     check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
     check_quantization(model_args)
@@ -222,16 +251,24 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         "conversational": script_args.conversational,
         "system_prompt": script_args.system_prompt,
     }
-    dataset = load_prompts(
-        script_args.dataset_name, split=script_args.dataset_train_split,
-        min_rows=rows_per_generation_batch(training_args), **prompt_source,
-    )
+    dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_train_split, **prompt_source)
     eval_dataset = None  # as in TRL's scripts, dataset_test_split is read only when the run evaluates
     if training_args.eval_strategy != "no":
         eval_dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_test_split, **prompt_source)
-    for prompts in (dataset, eval_dataset) if eval_dataset is not None else (dataset,):
+    splits = {script_args.dataset_train_split: dataset, script_args.dataset_test_split: eval_dataset}
+    for prompts in filter(None, splits.values()):
         check_reward_settings(reward_funcs, script_args.reward_funcs, prompts.column_names)
     ensure_default_model(model_args.model_name_or_path)
+    processing_class = load_processing_class(model_args, training_args)
+    for split, prompts in splits.items():
+        if prompts is not None:
+            check_prompts_fit(prompts["prompt"], tokenizer_of(processing_class), model_context_length(model_args, training_args),
+                              training_args.max_completion_length, f"{script_args.dataset_name} (split '{split}')",
+                              training_args.chat_template_kwargs)
+    dataset = repeat_to_fill(dataset, rows_per_generation_batch(training_args))
+    prepare_output_dir(script_args, training_args)
+    if notice := half_precision_notice(model_args, training_args):
+        say_once(notice)
     training_args.model_init_kwargs = model_init_kwargs(model_args, training_args)
     if training_args.device.type == "cpu":
         # Pinned memory only speeds up copies to an accelerator; on a CPU the data loader warns that it is unused.
@@ -246,6 +283,7 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         args=training_args,
         train_dataset=dataset,
         eval_dataset=eval_dataset,
+        processing_class=processing_class,
         peft_config=get_peft_config(model_args),
         callbacks=[StopOnSignal()],
     )
@@ -257,6 +295,31 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         if not training_args.resume_from_checkpoint and trainer.accelerator.is_main_process:
             trainer.completions_file.unlink(missing_ok=True)  # a fresh run over an old one starts a fresh file
     return trainer
+
+
+def load_processing_class(model_args: ModelConfig, training_args):
+    """The model's tokenizer (or multimodal processor), loaded exactly as TRL's trainers load it when given none,
+    and handed to the trainer: the prompts are checked against it before the model loads."""
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(
+        model_args.model_name_or_path, revision=model_args.model_revision, truncation_side="left",
+        padding_side="left", trust_remote_code=training_args.trust_remote_code,
+    )
+
+
+def tokenizer_of(processing_class):
+    return getattr(processing_class, "tokenizer", processing_class)  # a multimodal processor holds one
+
+
+def model_context_length(model_args: ModelConfig, training_args) -> int | None:
+    """How many positions the model has (its text model's `max_position_embeddings`), or None where its config does
+    not say."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, revision=model_args.model_revision,
+                                        trust_remote_code=training_args.trust_remote_code)
+    return getattr(config.get_text_config(), "max_position_embeddings", None)
 
 
 def reward_maximum(script_args: RecipeArguments, training_args, tokenizer) -> float | None:
@@ -278,7 +341,7 @@ def save_outputs(trainer, num_samples: int) -> list[dict]:
     if trainer.accelerator.is_main_process:
         with open(output_dir / "samples.jsonl", "w") as f:
             for sample in samples:
-                f.write(json.dumps(sample) + "\n")
+                f.write(strict_json(sample) + "\n")
     return samples[:num_samples]
 
 
@@ -300,13 +363,17 @@ def print_summary(trainer, samples: list[dict]) -> None:
     history = trainer.state.log_history
     output_dir = Path(trainer.args.output_dir)
     curves = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, CurvesCallback))
-    steps = [entry for entry in history if "reward" in entry]
+    logged = [entry for entry in history if "reward" in entry]
+    steps = [entry for entry in logged if entry["reward"] is not None]  # None: no sample of that step had a reward
     print("\n=== Summary ===")
     if steps:
         best = max(steps, key=lambda entry: entry["reward"])
         maximum = f" (maximum possible {curves.max_reward:g})" if curves.max_reward is not None else ""
-        print(f"reward: {steps[0]['reward']:.2f} at the first step -> {steps[-1]['reward']:.2f} at step "
-              f"{trainer.state.global_step}; best {best['reward']:.2f} at step {best['step']}{maximum}")
+        unscored = f"; {len(logged) - len(steps)} logged steps had no reward" if len(steps) < len(logged) else ""
+        print(f"reward: {steps[0]['reward']:.2f} at step {steps[0]['step']} -> {steps[-1]['reward']:.2f} at step "
+              f"{steps[-1]['step']}; best {best['reward']:.2f} at step {best['step']}{maximum}{unscored}")
+    elif logged:
+        print(f"reward: none of the {len(logged)} logged steps had a reward (every reward returned None or faulted)")
     evaluations = [entry for entry in history if entry.get("eval_reward") is not None]
     if evaluations:
         print(f"evaluation reward: {evaluations[-1]['eval_reward']:.2f} at step {evaluations[-1]['step']}")
@@ -398,6 +465,7 @@ def exit_interrupted(when: str) -> None:
 
 
 def main(config_class, trainer_class, default_config: Path, argv: list[str] | None = None) -> None:
+    from rl_recipes.console import close_progress_bar
     from rl_recipes.trainers.stop_on_signal import StopOnSignal
 
     try:
@@ -420,6 +488,7 @@ def main(config_class, trainer_class, default_config: Path, argv: list[str] | No
     finally:
         stop.restore_handlers()  # on_train_end's job, which an error skips
     if message and trainer.accelerator.is_main_process:
+        close_progress_bar(trainer)  # a run that stopped mid-way left it open: the message starts its own line
         print(message, file=sys.stderr)
     if status:
         sys.exit(status)

@@ -1,9 +1,28 @@
-"""Writing a model directory so that it is either complete or not there at all."""
+"""What the recipes and scripts write: JSON that standard readers accept, and model directories that are either
+complete or not there at all."""
 
+import json
+import math
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def strict_json(value, **kwargs) -> str:
+    """`value` as JSON that every standard reader accepts: NaN and infinities, which JSON has no number for (Python
+    would write the bare tokens `NaN` and `Infinity`), become null, which is what they mean here: no value."""
+    return json.dumps(_finite_or_none(value), allow_nan=False, **kwargs)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
 
 
 @contextmanager

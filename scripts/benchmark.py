@@ -66,6 +66,7 @@ import torch
 from transformers import HfArgumentParser, PrinterCallback, TrainerCallback
 
 from rl_recipes import REPO_ROOT
+from rl_recipes.saving import strict_json
 from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
 STOCK_TRL = "stock TRL RLOOTrainer"
@@ -130,25 +131,33 @@ PHASES = ("generation", "scoring", "update")
 
 
 class PhaseTimer:
-    """Seconds spent in named phases, per training step."""
+    """Seconds spent in named phases, per training step. On a GPU each reading of the clock waits for the work
+    queued so far (`torch.cuda.synchronize`): kernels run asynchronously, and without it a phase's time would be
+    the time to queue its work, the rest landing in whichever phase next waits for a result."""
 
-    def __init__(self):
+    def __init__(self, device: str = "cpu"):
         self.steps: list[dict[str, float]] = []
         self.current: dict[str, float] = {}
+        self.device = device
+
+    def now(self) -> float:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
 
     def wrap(self, phase: str, func):
         @functools.wraps(func)  # keeps the name TRL logs a reward under
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = self.now()
             try:
                 return func(*args, **kwargs)
             finally:
-                self.current[phase] = self.current.get(phase, 0.0) + time.perf_counter() - start
+                self.current[phase] = self.current.get(phase, 0.0) + self.now() - start
 
         return timed
 
     def begin(self):
-        self.current = {"start": time.perf_counter()}
+        self.current = {"start": self.now()}
 
     def mark_end(self, name: str, func):
         """`func`, noting in the current step when its last call returned."""
@@ -156,13 +165,13 @@ class PhaseTimer:
             try:
                 return func(*args, **kwargs)
             finally:
-                self.current[name] = time.perf_counter()
+                self.current[name] = self.now()
 
         return marked
 
     def end(self, tokens: int):
         # Each phase is timed on its own; what none of them covers (advantages, logging) is left in the total.
-        total = time.perf_counter() - self.current.pop("start")
+        total = self.now() - self.current.pop("start")
         self.steps.append({"total": total, **{phase: self.current.get(phase, 0.0) for phase in PHASES}, "tokens": tokens})
         self.current = {}
 
@@ -184,7 +193,7 @@ class StepTimes(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         # The update: from the batch being ready (generated, scored, advantages computed) to the optimizer step's end.
-        self.timer.current["update"] = time.perf_counter() - self.timer.current["inputs_ready"]
+        self.timer.current["update"] = self.timer.now() - self.timer.current["inputs_ready"]
         lengths = self.trainer._metrics["train"].get("completions/mean_length") or [0]
         self.tokens = int(lengths[-1] * self.trainer.args.generation_batch_size)
 
@@ -237,6 +246,8 @@ def quiet_recipe_trainer(config_class, trainer_class, config: Path, overrides: l
 
 def stock_trl_trainer(config_class, trainer_class, config: Path, overrides: list[str]):
     """TRL's trainer class as `trl rloo` builds it, with the recipe's settings and none of our mixins or callbacks."""
+    from trl import get_peft_config
+
     from rewards import get_reward_funcs
     from rl_recipes.data import load_prompts
     from rl_recipes.runner import model_init_kwargs, parse_args
@@ -252,6 +263,7 @@ def stock_trl_trainer(config_class, trainer_class, config: Path, overrides: list
         args=training_args,
         train_dataset=load_prompts(script_args.dataset_name, script_args.dataset_config,
                                    script_args.dataset_train_split, script_args.prompt_column),
+        peft_config=get_peft_config(model_args),  # as `trl rloo` passes it: --use_peft trains LoRA here too
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
@@ -264,7 +276,7 @@ def time_recipe(name: str, config_class, trainer_class, config: Path, extra: lis
 
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = build(config_class, trainer_class, config, recipe_overrides(args, output_dir) + extra)
-        timer = PhaseTimer()
+        timer = PhaseTimer(args.device)
         trainer._generate = timer.wrap("generation", trainer._generate)
         trainer._prepare_inputs = timer.mark_end("inputs_ready", trainer._prepare_inputs)
         for index, reward in enumerate(trainer.reward_funcs):
@@ -358,30 +370,30 @@ def time_floor(args: BenchmarkArguments, memory) -> dict:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     prompt = tokenizer(["Once upon a time"] * args.batch, return_tensors="pt").to(args.device)
     prompt_length = prompt["input_ids"].shape[1]
-    timer = PhaseTimer()
+    timer = PhaseTimer(args.device)
     memory.reset()
     for _ in range(args.warmup_steps + args.steps):
         timer.begin()
-        start = time.perf_counter()
+        start = timer.now()
         model.eval()
         with torch.no_grad():
             sequences = model.generate(
                 **prompt, do_sample=True, max_new_tokens=args.completion_length, top_k=0, top_p=1.0, temperature=1.0,
                 pad_token_id=tokenizer.pad_token_id,
             )
-        timer.current["generation"] = time.perf_counter() - start
+        timer.current["generation"] = timer.now() - start
         completion_ids = sequences[:, prompt_length:]
         # Tokens up to and including the first EOS belong to the completion; the rest is padding.
         is_eos = completion_ids == tokenizer.eos_token_id
         first_eos = torch.where(is_eos.any(1), is_eos.int().argmax(1), completion_ids.shape[1])
         mask = (torch.arange(completion_ids.shape[1], device=args.device)[None] <= first_eos[:, None]).float()
 
-        start = time.perf_counter()
+        start = timer.now()
         texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
         rewards = torch.tensor(a_words(completions=texts), device=args.device)
-        timer.current["scoring"] = time.perf_counter() - start
+        timer.current["scoring"] = timer.now() - start
 
-        start = time.perf_counter()
+        start = timer.now()
         model.train()
         advantages = rewards - (rewards.sum() - rewards) / (len(rewards) - 1)  # leave-one-out
         attention = torch.cat([prompt["attention_mask"], mask.long()], dim=1)
@@ -391,7 +403,7 @@ def time_floor(args: BenchmarkArguments, memory) -> dict:
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        timer.current["update"] = time.perf_counter() - start
+        timer.current["update"] = timer.now() - start
         timer.end(tokens=int(mask.sum().item()))
     peak = memory.read_mib()
     return summarise("floor (plain PyTorch)", timer.steps[args.warmup_steps :], args.batch, peak, [])
@@ -477,7 +489,7 @@ def scale_worker(args: BenchmarkArguments) -> None:
     result = time_recipe("RLOO trainer", RLOOConfig, RLOOTrainer, CONFIG_DIR / "rloo.yaml", extra, args,
                          PeakMemory(args.device), callbacks=[held])
     result.update(weights_mib=held.weights_mib, optimizer_mib=held.optimizer_mib)
-    Path(f"{args.json_path}.rank{rank}").write_text(json.dumps(result))
+    Path(f"{args.json_path}.rank{rank}").write_text(strict_json(result))
 
 
 def run_scale(args: BenchmarkArguments, json_path: Path) -> None:
@@ -513,7 +525,7 @@ def run_scale(args: BenchmarkArguments, json_path: Path) -> None:
           f"{args.completion_length} tokens per step, {args.steps} timed steps after {args.warmup_steps} warm-up, CPU\n")
     print(scale_table(results))
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"settings": asdict(args), "parameters": parameters, "results": results}, indent=2))
+    json_path.write_text(strict_json({"settings": asdict(args), "parameters": parameters, "results": results}, indent=2))
     print(f"numbers in {json_path}")
 
 
@@ -572,7 +584,7 @@ def run_scaling(args: BenchmarkArguments, json_path: Path) -> None:
           f"{args.steps} timed steps after {args.warmup_steps} warm-up\n")
     print(scaling_table(points))
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"settings": asdict(args), "device": device_name(args), "points": points}, indent=2))
+    json_path.write_text(strict_json({"settings": asdict(args), "device": device_name(args), "points": points}, indent=2))
     plot_path = json_path.with_suffix(".png")
     draw_scaling(points, args, plot_path)
     print(f"numbers in {json_path}, plot in {plot_path}")
@@ -595,7 +607,7 @@ def in_fresh_process(args: BenchmarkArguments, contender: str, json_path: Path) 
 def scaling_worker(args: BenchmarkArguments) -> None:
     memory = PeakMemory(args.device)
     result = time_rloo("RLOO trainer", args, memory) if args.scaling_worker == "rloo" else time_floor(args, memory)
-    Path(args.json_path).write_text(json.dumps(result))
+    Path(args.json_path).write_text(strict_json(result))
 
 
 def scaling_table(points: list[dict]) -> str:
@@ -666,7 +678,7 @@ def run_generation_options(args: BenchmarkArguments, json_path: Path) -> None:
                      f"{r['generations_per_s']:.1f} | {r['generation_vs_recipe']:.2f} | {r['vs_recipe']:.2f} |")
     print("\n".join(lines))
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"settings": asdict(args), "device": device_name(args), "results": results}, indent=2))
+    json_path.write_text(strict_json({"settings": asdict(args), "device": device_name(args), "results": results}, indent=2))
     print(f"numbers in {json_path}")
 
 
@@ -738,7 +750,7 @@ def main() -> None:
         print(f"\nDefault RLOO recipe to a mean reward of {to_reward['target']:g} (of {to_reward['maximum']:g}): "
               f"median {to_reward['median_seconds']:.1f} s, {to_reward['median_generations']:g} generations ({runs})")
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(
+    json_path.write_text(strict_json(
         {"settings": asdict(args), "device": device, "results": results, "rloo_vs_stock_trl": vs_stock,
          "time_to_reward": to_reward}, indent=2
     ))

@@ -29,6 +29,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from rl_recipes import REPO_ROOT
+from rl_recipes.saving import strict_json
 from rl_recipes.tiny_story.model import ensure_default_model
 
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
@@ -270,7 +271,7 @@ def main() -> None:
     write_report(results, arms, max_reward, args, output_dir / "results.md")
     serialisable = {arm: {"summary": r["summary"], "runs": [{k: v for k, v in run.items() if k != "curve"} for run in r["runs"]]}
                     for arm, r in results.items()}
-    (output_dir / "results.json").write_text(json.dumps({"max_reward": max_reward, "seeds": args.seeds, "results": serialisable}, indent=2))
+    (output_dir / "results.json").write_text(strict_json({"max_reward": max_reward, "seeds": args.seeds, "results": serialisable}, indent=2))
     print(markdown_table(results, max_reward, args))
     print(f"\nplot, table and runs in {output_dir}")
 

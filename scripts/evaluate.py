@@ -11,8 +11,11 @@ id. Every model samples `num_samples` completions of every prompt as the trainer
 at `temperature` with RLOOConfig's top-k, top-p, min-p and repetition penalty over the model's own
 generation config, left padding, cut at the first end-of-sequence token); chat
 prompts (lists of messages) go through the tokenizer's chat template. The rewards are named as in
-the recipes (`reward_funcs`, `reward_kwargs`, `reward_weights`) and get the same arguments as in
-training: prompts, completions, completion_ids and the data set's other columns.
+the recipes (`reward_funcs`, `reward_kwargs`, `reward_weights`), are called through the recipes'
+reward guard (async rewards awaited, the same return types accepted) and get the same arguments as
+in training: prompts, completions, completion_ids, the data set's other columns and TRL's keywords
+(`trainer_state` at step 0, `log_extra` and `log_metric`, whose values are dropped). A reward that
+raises or returns bad values stops the evaluation with one line naming the fault.
 
 Per model it reports the weighted total reward (mean and standard deviation over completions, as
 the trainers sum it), each reward's mean, the fraction of distinct completions, distinct-2 (distinct
@@ -23,7 +26,6 @@ output, the numbers to `--output_json`, every completion to `--output_completion
 sampling is seeded with `seed` alone, so its numbers do not depend on the other models listed.
 """
 
-import json
 import os
 import statistics
 import sys
@@ -42,6 +44,7 @@ from rl_recipes.checks import (
     looks_like_local_path,
     parse_reward_kwargs,
 )
+from rl_recipes.saving import strict_json
 from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
 
 DEFAULT_PROMPTS = REPO_ROOT / "recipes" / "configs" / "a_words" / "prompts.jsonl"
@@ -169,16 +172,6 @@ def is_chat(prompt) -> bool:
     return isinstance(prompt, list)
 
 
-def tokenize_prompts(prompts: list, tokenizer) -> list[list[int]]:
-    """Token ids of each prompt, as the trainers make them: chat prompts through the chat template."""
-    if is_chat(prompts[0]):
-        if tokenizer.chat_template is None:
-            raise RecipeError("The prompts are chat messages but the tokenizer has no chat template: use plain text "
-                              "prompts, or a model whose tokenizer has one.")
-        return tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-    return tokenizer(prompts)["input_ids"]
-
-
 def sampling_config(model_config, temperature: float):
     """The model's generation config with the trainers' sampling settings over it, as TRL sets them when it
     generates: RLOOConfig's top_p, top_k, min_p and repetition_penalty, so that no setting of the model's own
@@ -221,13 +214,24 @@ def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArgument
 
 
 def score(reward_funcs, reward_names, weights, prompts, completions, completion_ids, columns) -> tuple[dict, list]:
-    """(rewards by name, weighted total) per completion; None where a reward, or for the total every reward, gave none."""
+    """(rewards by name, weighted total) per completion; None where a reward, or for the total every reward, gave none.
+
+    The rewards are called as in training, with every keyword TRL passes (`trainer_state` a fresh state, at step
+    0; what `log_extra` and `log_metric` are given is dropped), through the recipes' reward guard, async ones
+    awaited. A reward that raises or returns bad values (the wrong number, a non-number, NaN) stops the
+    evaluation with its fault."""
+    from transformers import TrainerState
+
+    from rl_recipes.trainers.reward_guard import guard_rewards, score_outside_trl
+
+    trl_keywords = {"trainer_state": TrainerState(), "log_extra": lambda column, values: None,
+                    "log_metric": lambda name, value: None}
     per_reward = {}
-    for name, func in zip(reward_names, reward_funcs):
-        values = func(prompts=prompts, completions=completions, completion_ids=completion_ids, **columns)
-        if len(values) != len(completions):
-            raise RecipeError(f"Reward '{name}' returned {len(values)} values for {len(completions)} completions.")
-        per_reward[name] = [None if value is None else float(value) for value in values]
+    for name, reward in zip(reward_names, guard_rewards(reward_funcs, reward_names)):
+        per_reward[name] = score_outside_trl(reward, prompts=prompts, completions=completions,
+                                             completion_ids=completion_ids, **trl_keywords, **columns)
+        if reward.faults:
+            raise RecipeError(f"Reward '{name}' {reward.faults[0]}")
     totals = []
     for i in range(len(completions)):
         scored = [(weight, per_reward[name][i]) for name, weight in zip(reward_names, weights) if per_reward[name][i] is not None]
@@ -266,6 +270,8 @@ def summarise(name: str, texts: list[str], lengths: list[int], per_reward: dict,
 def evaluate(candidate: Candidate, dataset, reward_funcs, args: EvaluateArguments, device: str) -> tuple[dict, list[dict]]:
     """The model's summary and its completions, each with prompt, length and rewards."""
     tokenizer = candidate.tokenizer
+    from rl_recipes.data import tokenize_prompts
+
     prompts = list(dataset["prompt"])
     model = load_model(candidate, args.dtype, device)
     completion_ids = sample(model, tokenizer, tokenize_prompts(prompts, tokenizer), args, device)
@@ -316,7 +322,7 @@ def markdown_table(results: list[dict], reward_names: list[str]) -> str:
 def prepare(args: EvaluateArguments, names: list[str]):
     """(reward functions, candidates with their tokenizers, prompts): every check, before any model loads."""
     from rewards import get_reward_funcs
-    from rl_recipes.data import load_prompts
+    from rl_recipes.data import load_prompts, tokenize_prompts
 
     check_arguments(args)
     # Imported from the working directory, where a user's own reward module lives (as in the recipes).
@@ -367,7 +373,7 @@ def main() -> None:
             summary, completions = evaluate(candidate, dataset, reward_funcs, args, device)
         except OSError as error:
             sys.exit(f"error: cannot load {candidate.name}: {' '.join(str(error).split())[:300]}")
-        except RecipeError as error:  # a reward that returns the wrong number of values
+        except RecipeError as error:  # a reward that fails: raises, returns the wrong number of values, ...
             sys.exit(f"error: {candidate.name}: {error}")
         results.append(summary)
         records.extend(completions)
@@ -378,12 +384,12 @@ def main() -> None:
     print(markdown_table(results, args.reward_funcs))
     if args.output_json:
         Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output_json).write_text(json.dumps({"settings": asdict(args), "results": results}, indent=2))
+        Path(args.output_json).write_text(strict_json({"settings": asdict(args), "results": results}, indent=2))
     if args.output_completions:
         Path(args.output_completions).parent.mkdir(parents=True, exist_ok=True)
         with open(args.output_completions, "w") as f:
             for record in records:
-                f.write(json.dumps(record) + "\n")
+                f.write(strict_json(record) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ os.environ.update(OFFLINE_ENV)
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """The embedded default model, built through its real entry point into a temporary directory."""
+    """The embedded default model, built through its real entry point into a temporary directory (or, to save the
+    build when running a few tests by hand, one already built on this machine, named by `TINY_STORY_MODEL`)."""
+    if os.environ.get("TINY_STORY_MODEL"):
+        return Path(os.environ["TINY_STORY_MODEL"])
     output_dir = tmp_path_factory.mktemp("models") / "tiny-story"
     subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "build_tiny_model.py"), "--output_dir", str(output_dir)],

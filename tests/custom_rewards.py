@@ -83,3 +83,10 @@ def a_words_tensor(completions, **kwargs):
     from rewards import a_words
 
     return torch.tensor(a_words(completions))
+
+
+def none_at_step_2(completions, trainer_state, **kwargs):
+    """The a-word reward, but no value for any sample of the second step (a judge that was down for a while)."""
+    from rewards import a_words
+
+    return [None] * len(completions) if trainer_state.global_step == 1 else a_words(completions)

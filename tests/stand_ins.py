@@ -26,7 +26,7 @@ def build_tokenizer(chat: bool = False):
 
 
 def _causal_lm_config(architecture: str, tokenizer):
-    from transformers import GPT2Config, GPTNeoConfig, LlamaConfig, Qwen2Config
+    from transformers import GPT2Config, GPTNeoConfig, LlamaConfig, OPTConfig, Qwen2Config
 
     special = {
         "vocab_size": len(tokenizer),
@@ -45,18 +45,24 @@ def _causal_lm_config(architecture: str, tokenizer):
                             window_size=64, max_position_embeddings=512, **special)
     if architecture == "gpt2":
         return GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=512, **special)
+    if architecture == "opt":  # applies its dropout (config.dropout, 0.1) as a function call, not an nn.Dropout
+        return OPTConfig(hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=2, word_embed_proj_dim=32,
+                         max_position_embeddings=512, **special)
     raise ValueError(f"no stand-in for architecture '{architecture}'")
 
 
-def build_causal_lm(output_dir: Path, architecture: str, chat: bool = False, pad_token: bool = True) -> Path:
-    """A random causal LM of `architecture` (qwen2, llama, gpt_neo, gpt2) with its tokenizer, saved to `output_dir`;
-    `pad_token=False` leaves the padding token unset, as GPT-2's own tokenizer does."""
+def build_causal_lm(output_dir: Path, architecture: str, chat: bool = False, pad_token: bool = True, **config) -> Path:
+    """A random causal LM of `architecture` (qwen2, llama, gpt_neo, gpt2, opt) with its tokenizer, saved to
+    `output_dir`; `pad_token=False` leaves the padding token unset, as GPT-2's own tokenizer does, and `config`
+    overrides settings of the model's configuration."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     tokenizer = build_tokenizer(chat=chat)
-    model = AutoModelForCausalLM.from_config(_causal_lm_config(architecture, tokenizer))
+    model_config = _causal_lm_config(architecture, tokenizer)
+    model_config.update(config)
+    model = AutoModelForCausalLM.from_config(model_config)
     if not pad_token:
         tokenizer.pad_token = None
         model.config.pad_token_id = None

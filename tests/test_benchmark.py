@@ -27,8 +27,9 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
         for key in ("seconds_per_step", "generation_s", "scoring_s", "update_s", "generations_per_s", "tokens_per_s",
                     "peak_memory_mib"):
             assert r[key] > 0, (r["name"], key)
-        # Each phase is timed on its own clock, within the step: together they cannot exceed it.
-        assert r["generation_s"] + r["scoring_s"] + r["update_s"] <= r["seconds_per_step"]
+        # The phases are what a step is made of: a timer that missed one (or timed it elsewhere) leaves most of the
+        # step unaccounted for. What no phase covers is the advantage and the logging.
+        assert r["generation_s"] + r["scoring_s"] + r["update_s"] >= 0.5 * r["seconds_per_step"], r
     assert rows == names
     assert "REINFORCE / RLOO generations per second:" in stdout
     rloo, stock = numbers["results"][:2]
@@ -57,7 +58,7 @@ def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_
         for contender in ("rloo", "floor"):
             r = point[contender]
             assert r["seconds_per_step"] > 0 and r["tokens_per_s"] > 0 and r["peak_memory_mib"] > 0
-            assert r["generation_s"] + r["update_s"] <= r["seconds_per_step"]
+            assert r["generation_s"] + r["update_s"] >= 0.5 * r["seconds_per_step"], r
         assert point["vs_floor"] == pytest.approx(point["rloo"]["tokens_per_s"] / point["floor"]["tokens_per_s"])
     assert rows == ["64x1", "64x1", "128x2", "128x2", "64x1", "64x1", "64x1", "64x1"]
     assert (tmp_path / "bench.png").stat().st_size > 10_000
@@ -88,14 +89,19 @@ def slow_a_words(completions, **kwargs):
     return a_words(completions=completions, **kwargs)
 
 
-def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slowed(tiny_model_dir, tmp_path, monkeypatch):
+def benchmark_module():
     import importlib.util
-
-    from trl import RLOOConfig, RLOOTrainer
 
     spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
+    return benchmark
+
+
+def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slowed(tiny_model_dir, tmp_path, monkeypatch):
+    from trl import RLOOConfig, RLOOTrainer
+
+    benchmark = benchmark_module()
     monkeypatch.chdir(REPO_ROOT)  # the recipes name their prompts from the repository root
     args = benchmark.BenchmarkArguments(model_name_or_path=str(tiny_model_dir), batch=4, completion_length=10,
                                         steps=2, warmup_steps=1)
@@ -128,3 +134,34 @@ def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_
     # AdamW's two moments (and DeepSpeed's master partition) are sharded too.
     assert zero3["weights_mib"] + zero3["optimizer_mib"] <= 0.6 * (ddp["weights_mib"] + ddp["optimizer_mib"])
     assert rows == ["DDP x 2", "ZeRO-3 x 2"]
+
+
+def test_stock_trl_trains_the_same_lora_adapter_as_the_recipe_when_asked(tiny_model_dir, tmp_path, monkeypatch):
+    from peft import PeftModel
+    from trl import RLOOConfig, RLOOTrainer
+
+    benchmark = benchmark_module()
+    monkeypatch.chdir(REPO_ROOT)
+    args = benchmark.BenchmarkArguments(model_name_or_path=str(tiny_model_dir), use_peft=True, steps=1, warmup_steps=0)
+    trainable = {}
+    for name, build in [("recipe", benchmark.quiet_recipe_trainer), ("stock", benchmark.stock_trl_trainer)]:
+        overrides = benchmark.recipe_overrides(args, str(tmp_path / name))
+        trainer = build(RLOOConfig, RLOOTrainer, benchmark.CONFIG_DIR / "rloo.yaml", overrides)
+        assert isinstance(trainer.model, PeftModel), name
+        trainable[name] = sorted(n for n, p in trainer.model.named_parameters() if p.requires_grad)
+    assert trainable["stock"] == trainable["recipe"] and all("lora_" in n for n in trainable["stock"])
+
+
+def test_gpu_phase_timings_wait_for_the_queued_work(monkeypatch):
+    import torch
+
+    benchmark = benchmark_module()
+    waits = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: waits.append("sync"))
+    timer = benchmark.PhaseTimer("cuda")
+    timer.begin()
+    timer.wrap("generation", lambda: waits.append("work"))()
+    timer.end(tokens=1)
+    # The clock is read after the queued work: before the phase starts, when it ends, and at the step's end.
+    assert waits == ["sync", "sync", "work", "sync", "sync"]
+    assert benchmark.PhaseTimer("cpu").now() > 0 and len(waits) == 5  # on a CPU nothing is queued

@@ -197,3 +197,29 @@ def test_evaluate_reads_relative_paths_from_the_working_directory(tiny_model_dir
     result = run_script("evaluate.py", "--models", str(tiny_model_dir), "--dataset_name",
                         "recipes/configs/a_words/prompts.jsonl", cwd=tmp_path)
     assert_refused(result, f"{tmp_path}/recipes/configs/a_words/prompts.jsonl does not exist")
+
+
+def test_evaluate_takes_async_and_boolean_rewards_and_stops_on_a_faulty_one(tiny_model_dir, tmp_path):
+    # Rewards the recipes take: an async one that reads TRL's keywords, and one returning booleans.
+    (tmp_path / "my_rewards.py").write_text(
+        "import asyncio\n"
+        "async def starts_with_space(completions, trainer_state, log_metric, **kwargs):\n"
+        "    await asyncio.sleep(0)\n"
+        "    log_metric('my_metric', trainer_state.global_step)\n"
+        "    return [float(c.startswith(' ')) for c in completions]\n"
+        "def has_an_a_word(completions, **kwargs):\n"
+        "    return [any(w[:1] in 'aA' for w in c.split()) for c in completions]\n"
+        "def broken(completions, **kwargs):\n"
+        "    raise ValueError('judge unreachable')\n"
+    )
+    common = ["--models", str(tiny_model_dir), "--num_samples", "4", "--max_completion_length", "12"]
+    result = run_script("evaluate.py", *common, "--reward_funcs", "my_rewards.starts_with_space",
+                        "my_rewards.has_an_a_word", "--output_completions", "out.jsonl", cwd=tmp_path)
+    assert_succeeded(result)
+    completions = [json.loads(line) for line in open(tmp_path / "out.jsonl")]
+    for c in completions:
+        assert c["my_rewards.starts_with_space"] == float(c["completion"].startswith(" "))
+        assert c["my_rewards.has_an_a_word"] == float(count_a_words(c["completion"]) > 0)
+
+    result = run_script("evaluate.py", *common, "--reward_funcs", "my_rewards.broken", cwd=tmp_path)
+    assert_refused(result, "Reward 'my_rewards.broken' raised ValueError: judge unreachable")

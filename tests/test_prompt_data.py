@@ -1,11 +1,13 @@
 """Prompts from every supported file format, renamed columns, extra columns and chat conversations."""
 
 import json
+import re
 
 import pytest
 from datasets import Dataset
 
-from rl_recipes.data import load_prompts
+from rl_recipes.data import load_prompts, repeat_to_fill
+from tests.conftest import REPO_ROOT
 
 ROWS = [{"question": "What is 2 + 2?", "answer": "4"}, {"question": "What is 3 x 3?", "answer": "9"}]
 
@@ -70,5 +72,82 @@ def test_conversations_are_kept_and_get_the_system_prompt_only_where_they_have_n
 
 
 def test_a_set_smaller_than_a_generation_batch_is_repeated_to_fill_it(tmp_path):
-    dataset = load_prompts(str(write(tmp_path / "maths.jsonl", ROWS)), None, "train", "question", min_rows=5)
+    dataset = repeat_to_fill(load_prompts(str(write(tmp_path / "maths.jsonl", ROWS)), None, "train", "question"), 5)
     assert len(dataset) == 6 and dataset["prompt"][4] == ROWS[0]["question"]
+
+
+@pytest.mark.parametrize(
+    "rows, problem",
+    [
+        ([{"q": "Hi"}, {"q": None}], "Row 1 of dataset {path} (split 'train'): column 'q' is missing (null)"),
+        ([{"q": "Hi"}, {"q": "  "}], "Row 1 of dataset {path} (split 'train'): column 'q' is empty"),
+        ([{"q": [{"role": "user", "content": "Hi"}]}, {"q": []}], "column 'q' is an empty list of messages"),
+        ([{"q": [{"role": "user", "content": "Hi"}]}, {"q": [{"role": "user"}]}], "has a message 0 (user) without content"),
+        ([{"q": [{"role": "user", "content": "Hi"}]}, {"q": [{"content": "Hi"}]}], "has a message 0 without a role"),
+    ],
+    ids=["null", "blank", "no messages", "message without content", "message without role"],
+)
+def test_a_row_the_trainer_could_not_sample_is_named_with_its_column_at_load(tmp_path, rows, problem):
+    from rl_recipes.checks import RecipeError
+
+    path = write(tmp_path / "rows.jsonl", rows)
+    with pytest.raises(RecipeError, match=re.escape(problem.format(path=path))):
+        load_prompts(str(path), None, "train", prompt_column="q")
+
+
+def build(tmp_path, model_dir, *flags):
+    """build_trainer on the RLOO recipe with `flags`: it raises before the model loads, or returns the trainer."""
+    from trl import RLOOConfig, RLOOTrainer
+
+    from rl_recipes.runner import build_trainer, parse_args
+
+    config = REPO_ROOT / "recipes" / "configs" / "a_words" / "rloo.yaml"
+    args = parse_args(RLOOConfig, config, ["--model_name_or_path", str(model_dir), "--output_dir", str(tmp_path / "out"),
+                                           "--report_to", "none", *flags])
+    return build_trainer(RLOOTrainer, *args)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--conversational", "true"], ["--system_prompt", "Be brief."], ["--dataset_name", "CHATS"]],
+    ids=["conversational", "system prompt", "data set of messages"],
+)
+def test_chat_prompts_for_a_model_without_a_chat_template_stop_at_start_up(tiny_model_dir, tmp_path, flags):
+    from rl_recipes.checks import RecipeError
+
+    chats = write(tmp_path / "chats.jsonl", [{"prompt": [{"role": "user", "content": "Tell a story"}]}])
+    flags = [str(chats) if flag == "CHATS" else flag for flag in flags]
+    with pytest.raises(RecipeError, match="the model's tokenizer has no chat template: use plain text prompts"):
+        build(tmp_path, tiny_model_dir, *flags)
+
+
+def test_prompts_that_cannot_fit_in_the_models_positions_are_named_by_row(tiny_model_dir, tmp_path):
+    from rl_recipes.checks import RecipeError
+
+    long_story = "Once upon a time " + "there was a big red ball and a little dog. " * 200  # about 1,900 tokens
+    path = write(tmp_path / "prompts.jsonl", [{"prompt": "Once upon a time"}, {"prompt": long_story},
+                                              {"prompt": "One day"}, {"prompt": long_story}])
+    with pytest.raises(RecipeError) as error:
+        build(tmp_path, tiny_model_dir, "--dataset_name", str(path))
+    message = str(error.value)
+    assert message.startswith(f"Rows 1, 3 of dataset {path} (split 'train') have prompts too long for the model")
+    assert "of the model's 512 positions" in message and "TRL 1.x does not truncate prompts" in message
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_a_users_mistake_in_the_data_is_one_line_but_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    import datasets
+
+    from rl_recipes.checks import RecipeError
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"prompt": "Once upon a time"}\n{"prompt": \n')  # a malformed line: the user's to fix
+    with pytest.raises(RecipeError, match=f"Cannot load dataset '{broken}'"):
+        load_prompts(str(broken), None, "train", prompt_column="prompt")
+
+    def buggy_load_dataset(*args, **kwargs):
+        raise TypeError("unexpected keyword argument 'split'")  # a programming error, not a data problem
+
+    monkeypatch.setattr(datasets, "load_dataset", buggy_load_dataset)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        load_prompts(str(write(tmp_path / "maths.jsonl", ROWS)), None, "train", prompt_column="question")

@@ -100,6 +100,8 @@ def test_faulty_reward_stops_the_run_naming_reward_fault_and_completion(tiny_mod
     error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
     assert error.startswith(f"error: Reward 'tests.custom_rewards.{reward}' {fault}")
     assert "No step had completed, so nothing was saved" in error
+    # One true line: not TRL's warning that the reward returned None, which the guard's values would set off.
+    assert "All reward functions returned None" not in result.stderr
 
 
 def test_reward_that_raises_mid_run_stops_after_saving_the_last_completed_step(tiny_model_dir, tmp_path):
@@ -127,6 +129,9 @@ def test_skip_policy_trains_on_and_counts_the_faulty_samples(tiny_model_dir, tmp
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     faults = [entry["reward_faults/nan_for_odd"] for entry in history if "reward_faults/nan_for_odd" in entry]
     assert faults == [5.0, 5.0, 5.0]  # half of each batch of 10
+    warnings = [line for line in result.stderr.splitlines() if "Reward 'tests.custom_rewards.nan_for_odd'" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: Reward 'tests.custom_rewards.nan_for_odd' returned nan")
+    assert "All reward functions returned None" not in result.stderr
 
 
 def start_recipe(args, env=None):
@@ -305,3 +310,62 @@ def test_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
     assert training_args.trust_remote_code is False
     _, training_args, _ = parse_args(ReinforceConfig, DEFAULT_RECIPE, ["--trust_remote_code", "true"])
     assert training_args.trust_remote_code is True
+
+
+def strict_json_loads(text: str):
+    """json.loads that refuses NaN and Infinity, as strict JSON readers (JavaScript's, jq) do."""
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "script, flags",
+    [
+        ("rloo.py", ["--reward_funcs", "tests.custom_rewards.none_at_step_2"]),
+        ("reinforce.py", ["--reward_funcs", "tests.custom_rewards.none_at_step_2", "--baseline", "moving_average"]),
+        ("rloo.py", ["--reward_funcs", "tests.custom_rewards.fails_from_step_3", "--reward_faults", "skip"]),
+    ],
+    ids=["rloo, a step of None", "reinforce, a step of None", "rloo, a step of faults skipped"],
+)
+def test_a_run_with_a_step_without_rewards_ends_well_and_writes_valid_json(tiny_model_dir, tmp_path, script, flags):
+    output_dir = tmp_path / "out"
+    result = run_script(script, "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *flags,
+                        "--max_steps", "3", "--max_completion_length", "10", "--save_strategy", "steps", "--save_steps", "3",
+                        "--save_completions", "true")
+    assert_succeeded(result)
+    assert "=== Summary ===" in result.stdout and "1 logged steps had no reward" in result.stdout
+    assert (output_dir / "curves.png").stat().st_size > 10_000
+    for path in [output_dir / "trainer_state.json", *output_dir.rglob("*.json")]:
+        strict_json_loads(path.read_text())
+    for name in ("samples.jsonl", "completions.jsonl"):
+        for line in (output_dir / name).read_text().splitlines():
+            strict_json_loads(line)
+
+
+def test_a_stop_learned_from_a_peer_makes_this_processs_late_copy_of_the_signal_the_same_request(monkeypatch):
+    # Two processes: the peer got SIGTERM first and the step's all-reduce tells this one; then this process's own
+    # copy of the same SIGTERM (a launcher forwards it to every worker) arrives. It must not end the run now.
+    import torch.distributed as dist
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from rl_recipes.trainers.stop_on_signal import StopOnSignal
+
+    def peer_signalled(tensor, op):
+        tensor.fill_(signal.SIGTERM)
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
+    monkeypatch.setattr(dist, "all_reduce", peer_signalled)
+    kills = []
+    monkeypatch.setattr(os, "kill", lambda pid, signum: kills.append(signum))
+    stop = StopOnSignal()
+    args, state, control = TrainingArguments(output_dir="unused", use_cpu=True), TrainerState(global_step=3), TrainerControl()
+    stop.on_train_begin(args, state, control)
+    try:
+        stop.on_step_end(args, state, control)
+        assert control.should_training_stop and stop.stopped_at_step == 3
+        stop._receive(signal.SIGTERM, None)  # the late local copy
+    finally:
+        stop.restore_handlers()
+    assert kills == []

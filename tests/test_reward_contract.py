@@ -42,6 +42,23 @@ def test_the_guard_accepts_lists_tuples_and_arrays_of_numbers_or_none(values):
 
 @pytest.mark.parametrize(
     "values",
+    [[True, False, None], (True, False, None), np.array([True, False, None], dtype=object), [np.bool_(True), np.bool_(False), None]],
+)
+def test_the_guard_reads_booleans_as_trl_does_one_and_zero(values):
+    reward = guarded(lambda completions, **kwargs: values)
+    assert reward(prompts=["p"] * 3, completions=["a", "b", "c"]) == [1.0, 0.0, None]
+    assert reward.faults == []
+
+
+@pytest.mark.parametrize("values", [np.array([True, False, True]), torch.tensor([True, False, True])])
+def test_the_guard_reads_boolean_arrays_as_ones_and_zeros(values):
+    reward = guarded(lambda completions, **kwargs: values)
+    assert reward(prompts=["p"] * 3, completions=["a", "b", "c"]) == [1.0, 0.0, 1.0]
+    assert reward.faults == []
+
+
+@pytest.mark.parametrize(
+    "values",
     [np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0], dtype=np.float32), torch.tensor([1, 2, 3]), torch.tensor([1.0, 2.0, 3.0], dtype=torch.bfloat16)],
 )
 def test_the_guard_reads_numpy_arrays_and_torch_tensors_as_their_values(values):
@@ -190,6 +207,7 @@ def test_rloo_trains_on_an_async_reward_and_on_array_returning_rewards(tiny_mode
     # The same a-word counts, returned as a list of ints (awaited), a numpy array and a torch tensor.
     means = [logged(output_dir, f"rewards/{name}/mean") for name in names]
     assert len(means[0]) == 2 and means[0] == means[1] == means[2]
+    assert all(isinstance(mean, float) and mean > 0 for mean in means[0]), means  # scores, not None (nothing scored)
     assert logged(output_dir, "async_a_words/off_main_thread") == [1.0, 1.0]
 
 

@@ -76,6 +76,21 @@ HAND_LABELLED = [
     ("I think it is 2.", "\\sqrt{2}", False),
     ("I am not sure.", "72", False),
     ("", "72", False),
+    # hedging: the one final answer counts, never a right number elsewhere in the text
+    ("The answer is 72, no wait, it is 70.", "72", False),  # math-verify alone prefers the anchored 72
+    ("answer: $72$, or rather $70$", "72", False),
+    ("I got 72. Final: 70", "72", False),
+    ("It could be 72 or 70 or 68.", "72", False),
+    ("It could be 68 or 70 or 72.", "72", True),
+    ("48 + 24 = 72 clips. So she sold 71 clips.", GSM8K_SOLUTION, False),
+    ("\\(72\\), then \\(70\\)", "70", True),
+    ("She read pages 10-12.", "12", True),
+    ("\\boxed{72}, \\boxed{70}", "72", False),
+    ("<answer>the answer is 72, or maybe 70</answer>", "72", False),
+    ("<answer>72 or 70</answer>", "70", True),
+    ("<answer>72, 70</answer>", "72", False),
+    ("<answer>72; 70</answer>", "72", False),
+    ("<think>8 x 9 = 72</think><answer>71</answer> and 72 if you prefer", "72", False),
 ]
 
 

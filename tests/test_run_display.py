@@ -107,6 +107,28 @@ def test_only_the_deprecation_that_trl_triggers_is_silenced():
     assert messages[1] == "`is_gradient_checkpointing` is deprecated here too"
 
 
+def test_trls_switching_activation_checkpointing_off_around_its_no_grad_passes_is_quiet():
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from trl.models.utils import disable_gradient_checkpointing
+
+    from rl_recipes.console import quiet_library_warnings
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    model.activation_checkpointing_enable()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with disable_gradient_checkpointing(model):  # as TRL calls it, through the deprecated names
+            pass
+        assert len(caught) > 0
+        caught.clear()
+        quiet_library_warnings()
+        with disable_gradient_checkpointing(model):
+            assert not model.is_activation_checkpointing
+    assert [str(warning.message) for warning in caught] == []
+    assert model.is_activation_checkpointing
+
+
 def test_deepspeeds_cpu_fallback_notice_alone_is_dropped():
     import logging
 

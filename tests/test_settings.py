@@ -19,17 +19,24 @@ def rloo_args(tmp_path, recipe: str, *flags: str):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the fallback is for machines without a bf16 GPU")
-def test_a_gpu_recipe_that_leaves_bf16_to_the_default_runs_in_float32_and_says_so(tmp_path, capsys):
-    _, training_args, _ = rloo_args(tmp_path, "learning_rate: 1.0e-5\n")
+@pytest.mark.parametrize("flags", [[], ["--use_cpu", "true"]], ids=["bf16 refused by transformers", "use_cpu"])
+def test_a_gpu_recipe_that_leaves_bf16_to_the_default_runs_in_float32_and_says_so(tmp_path, capsys, flags):
+    _, training_args, _ = rloo_args(tmp_path, "learning_rate: 1.0e-5\n", *flags)
     assert training_args.bf16 is False
     assert "bf16 is not available on this machine (no GPU with bf16 support): training in float32" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a bf16 GPU")
+@pytest.mark.parametrize("launcher", [{}, {"ACCELERATE_USE_CPU": "true"}], ids=["no GPU with bf16", "CPU launch config"])
+@pytest.mark.parametrize("use_cpu", [[], ["--use_cpu", "true"]], ids=["", "use_cpu"])
 @pytest.mark.parametrize("recipe, flags", [("bf16: true\n", []), ("", ["--bf16", "true"])], ids=["in the YAML", "as a flag"])
-def test_bf16_asked_for_on_a_machine_without_it_is_refused_in_one_line(tmp_path, recipe, flags):
-    with pytest.raises(RecipeError, match="Your setup doesn't support bf16/gpu") as error:
-        rloo_args(tmp_path, recipe + "learning_rate: 1.0e-5\n", *flags)
+def test_bf16_asked_for_on_a_run_that_trains_on_the_cpu_is_refused_in_one_line(tmp_path, monkeypatch, launcher, use_cpu,
+                                                                              recipe, flags):
+    if torch.cuda.is_available() and not (launcher or use_cpu):
+        pytest.skip("this machine's GPU may have bf16")
+    for name, value in launcher.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(RecipeError, match="^bf16 is set, but this run trains on the CPU") as error:
+        rloo_args(tmp_path, recipe + "learning_rate: 1.0e-5\n", *flags, *use_cpu)
     assert "\n" not in str(error.value)
 
 
@@ -119,3 +126,39 @@ def test_evaluation_and_hub_settings_that_cannot_work_stop_before_the_model_load
                                            "--num_generations_eval", "2", *flags])
     with pytest.raises(RecipeError, match=message):
         build_trainer(RLOOTrainer, *args)
+
+
+@pytest.mark.parametrize(
+    "recipe, flags, expected",
+    [
+        ("activation_checkpointing: false\n", ["--gradient_checkpointing", "true"], True),  # a flag over the YAML
+        ("activation_checkpointing: true\n", ["--gradient_checkpointing=false"], False),
+        ("gradient_checkpointing: true\n", [], True),  # the old name in the YAML alone
+        ("gradient_checkpointing: true\n", ["--activation_checkpointing", "false"], False),  # a flag over the YAML
+    ],
+    ids=["flag true over yaml false", "flag false over yaml true", "yaml alone", "new flag over old yaml"],
+)
+def test_a_deprecated_setting_name_is_honoured_where_it_is_written(tmp_path, recipe, flags, expected):
+    _, training_args, _ = rloo_args(tmp_path, "bf16: false\n" + recipe, *flags)
+    assert training_args.activation_checkpointing is expected
+
+
+@pytest.mark.parametrize(
+    "recipe, flags, where",
+    [
+        ("activation_checkpointing: false\ngradient_checkpointing: true\n", [], "Recipe"),
+        ("", ["--gradient_checkpointing", "--activation_checkpointing", "false"], "The command line"),
+    ],
+    ids=["both in the yaml", "both as flags"],
+)
+def test_a_deprecated_name_beside_its_replacement_in_one_place_is_refused(tmp_path, recipe, flags, where):
+    with pytest.raises(RecipeError, match=f"^{where}.* sets both gradient_checkpointing and activation_checkpointing"):
+        rloo_args(tmp_path, "bf16: false\n" + recipe, *flags)
+
+
+@pytest.mark.parametrize("recipe, flags", [("max_prompt_length: 256\n", []), ("", ["--max_prompt_length", "256"])],
+                         ids=["in the yaml", "as a flag"])
+def test_trls_removed_prompt_truncation_setting_is_refused_saying_what_to_do(tmp_path, recipe, flags):
+    with pytest.raises(RecipeError, match="max_prompt_length.*TRL 1.x removed it and no longer truncates prompts") as error:
+        rloo_args(tmp_path, "bf16: false\n" + recipe, *flags)
+    assert "did you mean" not in str(error.value)  # not "did you mean 'max_completion_length'?", another setting

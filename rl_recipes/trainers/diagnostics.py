@@ -12,6 +12,8 @@ import json
 from collections import deque
 from pathlib import Path
 
+from rl_recipes.saving import strict_json
+
 DISTINCT_WINDOW = 50
 # Below this mean token entropy (nats) sampling at temperature 1 is close to always picking the same
 # token: the tiny model starts near 1.5 and the collapsed runs of the background experiment end below 0.01.
@@ -75,4 +77,4 @@ class CollapseDiagnosticsMixin:
             for i, completion in enumerate(completions):
                 # Unscorable completions (None from every reward) come back as NaN; they add nothing.
                 reward = sum(w * r[i] for w, r in zip(weights, per_func) if r[i] == r[i])
-                f.write(json.dumps({"step": self.state.global_step + 1, "completion": completion, "reward": reward}) + "\n")
+                f.write(strict_json({"step": self.state.global_step + 1, "completion": completion, "reward": reward}) + "\n")

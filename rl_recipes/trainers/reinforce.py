@@ -33,6 +33,7 @@ from trl import RLOOConfig, RLOOTrainer
 from trl.trainer.utils import nanstd
 
 from rl_recipes.checkpoints import newest_complete_checkpoint
+from rl_recipes.saving import strict_json
 
 logger = logging.get_logger(__name__)
 
@@ -96,7 +97,7 @@ class MovingAverageBaseline:
         self.value = mean_reward if self.value is None else self.decay * self.value + (1 - self.decay) * mean_reward
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"decay": self.decay, "value": self.value}))
+        path.write_text(strict_json({"decay": self.decay, "value": self.value}))
 
     def load(self, path: Path) -> None:
         self.value = json.loads(path.read_text())["value"]

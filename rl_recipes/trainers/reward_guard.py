@@ -9,18 +9,30 @@ decides, the same way on every process:
 - `reward_faults: stop` (the default): all processes raise `RewardFault`, naming the reward, the fault
   and one offending completion; the recipe saves a checkpoint of the last completed step and exits;
 - `reward_faults: skip`: training goes on without those samples; their number in each generation
-  batch, summed over all processes, is logged per reward as `reward_faults/<name>`.
+  batch, summed over all processes, is logged per reward as `reward_faults/<name>`, and the first
+  fault of each reward is named in one warning line.
+
+Either way a fault reads as one true line: TRL's own warning that "all reward functions returned
+None" for a sample, which the guard's None values would set off, is left out while a fault explains them.
 """
 
+import asyncio
 import inspect
+import logging
 import math
 import numbers
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from accelerate.utils import gather
+from tqdm.auto import tqdm
 
 FAULT_POLICIES = ("stop", "skip")
+# TRL's warning for a sample that no reward scored, and the modules that log it.
+TRL_NO_REWARD_WARNING = "All reward functions returned None"
+TRL_TRAINER_LOGGERS = ("trl.trainer.rloo_trainer", "trl.trainer.grpo_trainer")
 
 
 class RewardFault(RuntimeError):
@@ -32,7 +44,8 @@ class GuardedReward:
 
     Every keyword argument TRL passes (the data set's columns, `completion_ids`, `trainer_state`,
     `log_extra`, `log_metric`, ...) reaches the function unchanged. It may return a list or tuple, a
-    1-D numpy array or a 1-D torch tensor, of numbers or `None`, as TRL accepts.
+    1-D numpy array or a 1-D torch tensor, of numbers, booleans (1.0 and 0.0, as TRL reads them) or
+    `None`, as TRL accepts.
     """
 
     def __init__(self, func, spec: str):
@@ -82,7 +95,9 @@ class GuardedReward:
             return None  # TRL's own way for a reward to skip a sample
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.item()
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, (bool, np.bool_)):
+            return float(value)  # TRL makes a float tensor of the values: True is 1.0
+        if not isinstance(value, numbers.Real):
             self.faults.append(f"returned a non-number ({type(value).__name__} {value!r}) for completion {completion!r}")
             return None
         if not math.isfinite(value):
@@ -108,6 +123,13 @@ class AsyncGuardedReward(GuardedReward):
         return self._checked(values, completions, kwargs)
 
 
+def score_outside_trl(reward: GuardedReward, **kwargs) -> list:
+    """A guarded reward's values for one batch, where no TRL trainer calls it (evaluation): an async reward is
+    awaited here, as TRL would await it. Its faults are in `reward.faults` afterwards."""
+    values = reward(**kwargs)
+    return asyncio.run(values) if inspect.iscoroutine(values) else values
+
+
 def guard_rewards(funcs: list, specs: list[str]) -> list[GuardedReward]:
     from trl.trainer.utils import is_async_callable  # TRL's own test: functions, partials and callable objects
 
@@ -123,23 +145,33 @@ class RewardGuardMixin:
     reward_fault_policy = "stop"
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._log_fault_counts()
+        guarded = [g for g in self.reward_funcs if isinstance(g, GuardedReward)]
+        with trl_no_reward_warning_left_out_while(lambda: any(g.faults for g in guarded)):
+            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._log_fault_counts(guarded)
+        first = next((f"Reward '{g.spec}' {g.faults[0]}" for g in guarded if g.faults), None)
         if self.reward_fault_policy == "stop":
-            first = next(
-                (f"Reward '{g.spec}' {g.faults[0]}" for g in self.reward_funcs if isinstance(g, GuardedReward) and g.faults),
-                None,
-            )
             # Every process must stop together, also those whose own samples were fine.
             faulty = gather(torch.tensor([first is not None], device=self.accelerator.device)).any().item()
             if faulty:
                 raise RewardFault(first or "A reward failed on another process (see its log).")
+        else:
+            self._warn_first_faults(guarded)
         return rewards
 
-    def _log_fault_counts(self) -> None:
+    def _warn_first_faults(self, guarded: list[GuardedReward]) -> None:
+        """Under `skip`, one line for each reward's first fault (on the process that saw it)."""
+        warned = self.__dict__.setdefault("_rewards_warned", set())
+        for g in guarded:
+            if g.faults and g.spec not in warned:
+                warned.add(g.spec)
+                # tqdm's write: a line of its own above the progress bar, not appended to it.
+                tqdm.write(f"warning: Reward '{g.spec}' {g.faults[0]}; such samples are skipped (--reward_faults skip) "
+                           f"and counted each step in reward_faults/{g.__name__}.", file=sys.stderr)
+
+    def _log_fault_counts(self, guarded: list[GuardedReward]) -> None:
         """`reward_faults/<name>`: the faulty samples of this generation batch, summed over all processes (TRL's
         `log_metric` would average them)."""
-        guarded = [g for g in self.reward_funcs if isinstance(g, GuardedReward)]
         if not guarded:
             return
         local = torch.tensor([len(g.faults) for g in guarded], dtype=torch.float32, device=self.accelerator.device)
@@ -147,3 +179,27 @@ class RewardGuardMixin:
         mode = "train" if self.model.training else "eval"
         for g, count in zip(guarded, counts.tolist()):
             self._metrics[mode][f"reward_faults/{g.__name__}"].append(count)
+
+
+class _LeaveOut(logging.Filter):
+    def __init__(self, text: str, when):
+        super().__init__()
+        self.text, self.when = text, when
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # accelerate's logger puts "[RANK n] " before TRL's message.
+        return not (self.text in record.getMessage() and self.when())
+
+
+@contextmanager
+def trl_no_reward_warning_left_out_while(condition):
+    """Within the block, TRL's "All reward functions returned None" warning is left out while `condition()` holds."""
+    leave_out = _LeaveOut(TRL_NO_REWARD_WARNING, condition)
+    loggers = [logging.getLogger(name) for name in TRL_TRAINER_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(leave_out)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(leave_out)

@@ -75,6 +75,10 @@ class StopOnSignal(TrainerCallback):
                 requested = requested.to(args.device)
             dist.all_reduce(requested, op=dist.ReduceOp.MAX)
         if requested.item():
+            if self.received is None:
+                # Learned from a peer: this process's own copy of the same request may still be on its way, and
+                # must count as the same request, not a second one.
+                self._received_at = time.monotonic()
             self.received = int(requested.item())
             self.stopped_at_step = state.global_step
             control.should_save = True
