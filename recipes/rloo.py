@@ -11,11 +11,12 @@ with "a"). Flags override any key of the YAML.
 
 from pathlib import Path
 
-from trl import RLOOConfig, RLOOTrainer
+from trl import RLOOTrainer
 
 from rl_recipes.runner import main
+from rl_recipes.trainers.agents import AgentRLOOConfig
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "rloo.yaml"
 
 if __name__ == "__main__":
-    main(RLOOConfig, RLOOTrainer, DEFAULT_CONFIG)
+    main(AgentRLOOConfig, RLOOTrainer, DEFAULT_CONFIG)

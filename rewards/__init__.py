@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 
 from rewards.a_words import a_words
+from rewards.calculator import calculator_answer
 from rewards.format import format_reward
 from rewards.length import get_repetition_penalty, length_penalty
 from rewards.math_accuracy import math_accuracy
@@ -29,6 +30,7 @@ from rewards.trl_rewards import TRL_REWARD_FACTORIES, TRL_REWARD_FUNCS
 
 REWARD_FUNCS: dict[str, Callable] = {
     "a_words": a_words,
+    "calculator_answer": calculator_answer,
     "math_accuracy": math_accuracy,
     "format": format_reward,
     "length": length_penalty,

@@ -168,13 +168,15 @@ def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
-def check_model_source(name_or_path: str, default_model_dir: Path, setting: str = "model_name_or_path") -> None:
-    """A local model must exist (the default one excepted: it is built); offline, a Hub id must be cached.
-    `setting` is where the name came from, for the messages."""
+def check_model_source(name_or_path: str, setting: str = "model_name_or_path") -> None:
+    """A local model must exist (the embedded ones excepted: they are built on first use); offline, a Hub id must be
+    cached. `setting` is where the name came from, for the messages."""
+    from rl_recipes.embedded import embedded_model
+
     if not name_or_path:
         raise RecipeError(f"No model: set {setting} to a local directory or a Hub id.")
     path = Path(name_or_path).expanduser()
-    if path.resolve() == default_model_dir or path.is_dir():
+    if embedded_model(name_or_path) is not None or path.is_dir():
         return
     if path.exists():
         raise RecipeError(f"Model path {path} is a file: point {setting} at the directory that holds config.json.")
@@ -190,7 +192,7 @@ def check_model_source(name_or_path: str, default_model_dir: Path, setting: str 
             )
 
 
-def check_adapter_base(adapter_dir: Path, default_model_dir: Path, fix: str) -> str:
+def check_adapter_base(adapter_dir: Path, fix: str) -> str:
     """The base model that a LoRA adapter's adapter_config.json names, checked like any model; `fix` ends
     each message with what the user can do instead."""
     from peft import PeftConfig
@@ -199,7 +201,7 @@ def check_adapter_base(adapter_dir: Path, default_model_dir: Path, fix: str) -> 
     if not base:
         raise RecipeError(f"{adapter_dir}/adapter_config.json names no base model: {fix}")
     try:
-        check_model_source(base, default_model_dir, setting=f"base_model_name_or_path in {adapter_dir}/adapter_config.json")
+        check_model_source(base, setting=f"base_model_name_or_path in {adapter_dir}/adapter_config.json")
     except RecipeError as error:
         raise RecipeError(f"{error} {fix[0].upper()}{fix[1:]}") from None
     return base
@@ -232,8 +234,12 @@ def check_hub_settings(script_args, training_args) -> None:
                           "with `hf upload <repo> <output_dir>`.")
 
 
-def check_evaluation_split(name_or_path: str, test_split: str, eval_strategy) -> None:
-    """Evaluation reads the `dataset_test_split` of the prompts' source, which a single local file does not have."""
+def check_evaluation_split(name_or_path: str, test_split: str, eval_strategy, eval_on_start: bool = False) -> None:
+    """Evaluation reads the `dataset_test_split` of the prompts' source, which a single local file does not have, and
+    an evaluation before training needs evaluation to be on."""
+    if eval_on_start and eval_strategy == "no":
+        raise RecipeError("eval_on_start evaluates before the first step, but eval_strategy is no, so no evaluation data "
+                          "is loaded: set eval_strategy steps (with a dataset_test_split), or eval_on_start false.")
     if eval_strategy == "no" or not name_or_path:
         return
     if Path(name_or_path).expanduser().suffix in FILE_BUILDERS:

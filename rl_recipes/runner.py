@@ -6,6 +6,7 @@ defaults and command-line flags override it, exactly as in TRL's own scripts. He
 inside the functions so that `--help` answers at once.
 """
 
+import inspect
 import os
 import signal
 import sys
@@ -78,6 +79,20 @@ class RecipeArguments(ScriptArguments):
             "run, naming the fault; 'skip' leaves those samples out (as None) and logs reward_faults/<name>.",
             "choices": list(FAULT_POLICIES),
         },
+    )
+    tools: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Tools the model may call, as in TRL's GRPOTrainer: names of shipped tools (add, multiply) or "
+                          "dotted paths package.module.function to your own (type hints and an Args: docstring)."},
+    )
+    environment_factory: str | None = field(
+        default=None,
+        metadata={"help": "Dotted path of an environment class, as in TRL's GRPOTrainer: one instance per rollout, "
+                          "reset(**row) per task, its public methods as tools, an optional get_reward()."},
+    )
+    tool_call_timeout: float = field(
+        default=10.0,
+        metadata={"help": "Seconds a tool call may take; past them the model gets an error result. 0: no limit."},
     )
     num_samples_to_show: int = field(
         default=3, metadata={"help": "How many of the last completions to print in the closing summary."}
@@ -224,11 +239,12 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     from trl import RLOOTrainer, get_peft_config
 
     from rewards import get_reward_funcs
+    from rl_recipes.agents.tools import check_tool_chat_template
     from rl_recipes.console import check_console_metrics, quiet_library_warnings, use_console
     from rl_recipes.curves import CurvesCallback
     from rl_recipes.data import check_prompts_fit, load_prompts, repeat_to_fill
     from rl_recipes.precision import half_precision_notice, say_once
-    from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
+    from rl_recipes.embedded import ensure_embedded_model
     from rl_recipes.trainers.diagnostics import CollapseDiagnosticsMixin
     from rl_recipes.trainers.reward_guard import RewardGuardMixin, guard_rewards
     from rl_recipes.trainers.single_pass import SinglePassMixin
@@ -240,11 +256,13 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     check_reward_weights(script_args.reward_funcs, training_args.reward_weights)
     check_generation_sizes(training_args)
     check_hub_settings(script_args, training_args)
-    check_evaluation_split(script_args.dataset_name, script_args.dataset_test_split, training_args.eval_strategy)
+    check_evaluation_split(script_args.dataset_name, script_args.dataset_test_split, training_args.eval_strategy,
+                           training_args.eval_on_start)
     resolve_resume_checkpoint(training_args)
     check_console_metrics(script_args.console_metrics)
-    check_model_source(model_args.model_name_or_path, DEFAULT_TINY_MODEL_DIR)
+    check_model_source(model_args.model_name_or_path)
     check_quantization(model_args)
+    agent = resolve_agent(script_args, reward_funcs)
     prompt_source = {
         "config": script_args.dataset_config,
         "prompt_column": script_args.prompt_column,
@@ -258,8 +276,12 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     splits = {script_args.dataset_train_split: dataset, script_args.dataset_test_split: eval_dataset}
     for prompts in filter(None, splits.values()):
         check_reward_settings(reward_funcs, script_args.reward_funcs, prompts.column_names)
-    ensure_default_model(model_args.model_name_or_path)
+    if agent:
+        check_agent_prompts(dataset)
+    ensure_embedded_model(model_args.model_name_or_path)
     processing_class = load_processing_class(model_args, training_args)
+    if agent:
+        check_tool_chat_template(processing_class, model_args.model_name_or_path)
     for split, prompts in splits.items():
         if prompts is not None:
             check_prompts_fit(prompts["prompt"], tokenizer_of(processing_class), model_context_length(model_args, training_args),
@@ -276,8 +298,11 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     mixins = (CollapseDiagnosticsMixin, RewardGuardMixin)
     if issubclass(trainer_class, RLOOTrainer):
         mixins += (SinglePassMixin,)
+    if agent:
+        trainer_class = agent_trainer_class(trainer_class)
     recipe_class = type(trainer_class.__name__, (*mixins, trainer_class), {})
     trainer = recipe_class(
+        **agent,
         model=model_args.model_name_or_path,
         reward_funcs=guard_rewards(reward_funcs, script_args.reward_funcs),
         args=training_args,
@@ -295,6 +320,49 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
         if not training_args.resume_from_checkpoint and trainer.accelerator.is_main_process:
             trainer.completions_file.unlink(missing_ok=True)  # a fresh run over an old one starts a fresh file
     return trainer
+
+
+def resolve_agent(script_args: RecipeArguments, reward_funcs: list) -> dict:
+    """The trainer's `tools` and `environment_factory` (TRL's GRPOTrainer arguments), checked and each call bounded by
+    `tool_call_timeout`; empty for a single-turn recipe."""
+    from rl_recipes.agents.tools import resolve_environment, resolve_tools, time_limited_environment, with_time_limit
+
+    if not script_args.tools and not script_args.environment_factory:
+        return {}
+    if script_args.tool_call_timeout < 0:
+        raise RecipeError(f"tool_call_timeout is {script_args.tool_call_timeout}: give seconds, or 0 for no limit.")
+    agent = {"tools": [with_time_limit(tool, script_args.tool_call_timeout) for tool in resolve_tools(script_args.tools)]}
+    if script_args.environment_factory:
+        factory = resolve_environment(script_args.environment_factory)
+        agent["environment_factory"] = time_limited_environment(factory, script_args.tool_call_timeout)
+    environment = agent.get("environment_factory")
+    scored_by_environment = environment is not None and callable(
+        getattr(environment if inspect.isclass(environment) else type(environment()), "get_reward", None))
+    if not reward_funcs and not scored_by_environment:
+        raise RecipeError("reward_funcs is empty and no environment get_reward scores the rollouts: name a reward, "
+                          "or give the environment a get_reward method.")
+    return agent
+
+
+def check_agent_prompts(dataset) -> None:
+    """Tools are listed, called and answered in chat turns: the prompts must be conversations."""
+    if isinstance(dataset[0]["prompt"], str):
+        raise RecipeError("tools and environments need chat prompts, and these are plain text: set conversational true "
+                          "(each text prompt becomes the user's message), or give a data set of message lists.")
+
+
+def agent_trainer_class(trainer_class):
+    """The trainer that runs tools: ours for RLOO and REINFORCE; TRL's GRPOTrainer runs them itself."""
+    from trl import RLOOTrainer
+
+    from rl_recipes.trainers.agents import AgentRLOOTrainer
+    from rl_recipes.trainers.reinforce import AgentReinforceTrainer, ReinforceTrainer
+
+    if issubclass(trainer_class, ReinforceTrainer):
+        return AgentReinforceTrainer
+    if issubclass(trainer_class, RLOOTrainer):
+        return AgentRLOOTrainer
+    return trainer_class
 
 
 def load_processing_class(model_args: ModelConfig, training_args):
@@ -375,21 +443,32 @@ def print_summary(trainer, samples: list[dict]) -> None:
     elif logged:
         print(f"reward: none of the {len(logged)} logged steps had a reward (every reward returned None or faulted)")
     evaluations = [entry for entry in history if entry.get("eval_reward") is not None]
-    if evaluations:
-        print(f"evaluation reward: {evaluations[-1]['eval_reward']:.2f} at step {evaluations[-1]['step']}")
+    if evaluations:  # on the held-out split: for a task rewarded 1 or 0 (the tool tasks), its success rate
+        first, last = evaluations[0], evaluations[-1]
+        before = f"{first['eval_reward']:.2f} at step {first['step']} -> " if len(evaluations) > 1 else ""
+        print(f"held-out reward (evaluation): {before}{last['eval_reward']:.2f} at step {last['step']}")
     timing = next((entry for entry in reversed(history) if "train_runtime" in entry), None)
     if timing and timing.get("train_steps_per_second"):
         print(f"time: {timing['train_runtime']:.1f} s of training, {1 / timing['train_steps_per_second']:.2f} s a step")
     for line in trainer.collapse_summary():
         print(line)
     for sample in samples:
-        print(f"- {shorten(completion_text(sample['completion']))!r}")
+        print(f"- {shorten(completion_summary(sample['completion']))!r}")
     if (output_dir / CURVES_FILE).is_file():
         print(f"curves: {output_dir / CURVES_FILE}")
     tensorboard = tensorboard_logdir(trainer)
     if tensorboard:
         print(f"tensorboard: tensorboard --logdir {tensorboard}")
     print(f"outputs: {output_dir} (model, tokenizer, trainer_state.json, samples.jsonl)")
+
+
+def completion_summary(completion) -> str:
+    """A completion as the summary shows it: its text, or a tool-using transcript on one line."""
+    from rl_recipes.agents.rollout import format_transcript
+
+    if isinstance(completion, list) and any(m.get("tool_calls") or m.get("role") == "tool" for m in completion):
+        return format_transcript(completion)
+    return completion_text(completion)
 
 
 def shorten(text: str, width: int = 120) -> str:

@@ -6,6 +6,7 @@
     python scripts/benchmark.py --scale true                     # memory and speed: 1 process, DDP, ZeRO-2, ZeRO-3
     python scripts/benchmark.py --scaling true                   # how cost grows with model size, length, generations
     python scripts/benchmark.py --generation_options true        # TRL's generation settings against the recipe's
+    python scripts/benchmark.py --agent true                     # agent rollouts against single-turn generation
 
 In one process, one after another (so the machine's drift cancels in the ratios), on the same model,
 prompt, batch and completion length, it times:
@@ -47,6 +48,12 @@ each axis varies from it alone. It writes a table, the JSON and a plot beside th
 With `--generation_options true` it times the RLOO recipe as it is, then with each generation setting
 TRL offers without vLLM (`GENERATION_OPTIONS`: a static KV cache, transformers' continuous batching,
 `torch.compile`), each in the same run, with its speed relative to the recipe's.
+
+With `--agent true` it times agent rollouts as the agent trainer runs them (`recipes/configs/calculator/rloo.yaml`,
+`--agent_batch` rollouts a batch, on the tiny tool-using model): the model's tokens per second, and
+where the time goes (the model's generation, the tools, parsing the calls, rendering what follows a
+call, the rest), against single-turn generation of as many tokens per rollout on the same model and
+prompts, in the same run.
 """
 
 import functools
@@ -67,7 +74,8 @@ from transformers import HfArgumentParser, PrinterCallback, TrainerCallback
 
 from rl_recipes import REPO_ROOT
 from rl_recipes.saving import strict_json
-from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
+from rl_recipes.embedded import ensure_embedded_model
+from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR
 
 STOCK_TRL = "stock TRL RLOOTrainer"
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
@@ -125,6 +133,10 @@ class BenchmarkArguments:
     generation_options: bool = field(
         default=False, metadata={"help": "Time the RLOO recipe with each generation option against its own setting."}
     )
+    agent: bool = field(default=False, metadata={"help": "Time agent rollouts against single-turn generation (see above)."})
+    agent_model: str = field(default=str(REPO_ROOT / "models" / "tiny-tools"),
+                             metadata={"help": "Model of the agent mode (a tool-using one)."})
+    agent_batch: int = field(default=64, metadata={"help": "Rollouts per batch in the agent mode (8 tasks x 8)."})
 
 
 PHASES = ("generation", "scoring", "update")
@@ -691,6 +703,88 @@ QUICK_SETTINGS = dict(steps=2, warmup_steps=1, completion_length=20, time_to_rew
                       scaling_models=["64x1", "64x2"], scaling_lengths=[10, 20], scaling_generations=[2, 4])
 
 
+def run_agent(args: BenchmarkArguments, json_path: Path) -> None:
+    """Agent rollouts through the agent trainer's own `_generate`, each phase timed, against single-turn generation
+    of as many tokens a rollout."""
+    from trl import RLOOTrainer
+
+    from rl_recipes.agents.rollout import ToolLoop
+    from rl_recipes.trainers.agents import AgentRLOOConfig
+
+    ensure_embedded_model(args.agent_model)
+    with tempfile.TemporaryDirectory() as output_dir:
+        overrides = [
+            "--model_name_or_path", args.agent_model, "--output_dir", output_dir, "--dtype", args.dtype,
+            "--bf16", str(args.dtype == "bfloat16").lower(), "--use_cpu", str(args.device == "cpu").lower(),
+            "--per_device_train_batch_size", str(args.agent_batch), "--eval_strategy", "no", "--eval_on_start", "false",
+        ]
+        trainer = quiet_recipe_trainer(AgentRLOOConfig, RLOOTrainer, REPO_ROOT / "recipes" / "configs" / "calculator" /
+                                       "rloo.yaml", overrides)
+        timer = PhaseTimer(args.device)
+        generate_turn = trainer._generate_single_turn
+        trainer._generate_single_turn = timer.wrap("model", generate_turn)
+        trainer.model.train()
+        trainer.tools = [timer.wrap("tools", tool) for tool in trainer.tools]
+        parse, suffix = ToolLoop._parse, ToolLoop.tool_suffix_ids
+        ToolLoop._parse = timer.wrap("parsing", parse)
+        ToolLoop.tool_suffix_ids = timer.wrap("rendering", suffix)
+        rows = list(trainer.train_dataset)
+        k = trainer.num_generations
+        agent_steps, lengths = [], []
+        try:
+            for step in range(args.warmup_steps + args.steps):
+                tasks = rows[step * (args.agent_batch // k):(step + 1) * (args.agent_batch // k)]
+                prompts = [task["prompt"] for task in tasks for _ in range(k)]
+                timer.current = {}
+                start = timer.now()
+                trainer._generate(prompts)
+                total = timer.now() - start
+                # The trainer's own metric: completion lengths in the model's tokens, tool results left out.
+                model_tokens = round(trainer._metrics["train"]["completions/mean_length"][-1] * len(prompts))
+                if step >= args.warmup_steps:
+                    agent_steps.append({"total": total, "tokens": model_tokens, **timer.current})
+                    lengths.append(model_tokens / len(prompts))
+            # Single turn: the same prompts, as many tokens a rollout, in one generation each.
+            length = round(statistics.fmean(lengths))
+            trainer.generation_config.max_new_tokens = trainer.generation_config.min_new_tokens = length
+            single_steps = []
+            for step in range(args.warmup_steps + args.steps):
+                tasks = rows[step * (args.agent_batch // k):(step + 1) * (args.agent_batch // k)]
+                prompt_ids, _, _ = trainer._tokenize_prompts([task["prompt"] for task in tasks for _ in range(k)])
+                start = timer.now()
+                completion_ids = generate_turn(prompt_ids, None, {})
+                if step >= args.warmup_steps:
+                    single_steps.append({"total": timer.now() - start, "tokens": sum(map(len, completion_ids))})
+        finally:
+            ToolLoop._parse, ToolLoop.tool_suffix_ids = parse, suffix
+        from rl_recipes.runner import end_together
+
+        end_together(trainer)
+    agent_seconds = sum(step["total"] for step in agent_steps)
+    agent = {"tokens_per_s": sum(step["tokens"] for step in agent_steps) / agent_seconds,
+             "seconds_per_batch": agent_seconds / len(agent_steps), "model_tokens_per_rollout": length,
+             "shares": {phase: sum(step.get(phase, 0.0) for step in agent_steps) / agent_seconds
+                        for phase in ("model", "tools", "parsing", "rendering")}}
+    agent["shares"]["other"] = 1 - sum(agent["shares"].values())
+    single_seconds = sum(step["total"] for step in single_steps)
+    single = {"tokens_per_s": sum(step["tokens"] for step in single_steps) / single_seconds,
+              "seconds_per_batch": single_seconds / len(single_steps)}
+    ratio = agent["tokens_per_s"] / single["tokens_per_s"]
+    print(f"\n{args.agent_batch} rollouts a batch (calculator task, tiny tool model), {args.dtype}, {device_name(args)}, "
+          f"{args.steps} timed batches after {args.warmup_steps} warm-up; {length} model tokens a rollout\n")
+    print("| generation | s/batch | model tokens/s | model | tools | parsing | rendering | other |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    shares = agent["shares"]
+    print(f"| agent rollouts (tool loop) | {agent['seconds_per_batch']:.3f} | {agent['tokens_per_s']:.0f} | "
+          + " | ".join(f"{shares[phase]:.0%}" for phase in ("model", "tools", "parsing", "rendering", "other")) + " |")
+    print(f"| single turn, same length | {single['seconds_per_batch']:.3f} | {single['tokens_per_s']:.0f} | 100% | | | | |")
+    print(f"\nagent rollouts / single turn, model tokens per second: {ratio:.2f}")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(strict_json({"settings": asdict(args), "device": device_name(args), "agent": agent,
+                                      "single_turn": single, "agent_vs_single_turn": ratio}, indent=2))
+    print(f"numbers in {json_path}")
+
+
 def quick_settings(args: BenchmarkArguments) -> BenchmarkArguments:
     defaults = BenchmarkArguments()
     return replace(args, **{key: value for key, value in QUICK_SETTINGS.items()
@@ -710,21 +804,23 @@ def main() -> None:
         args = quick_settings(args)
     if args.batch < 2:
         sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
-    if args.scale + args.scaling + args.generation_options > 1:
-        sys.exit("error: --scale, --scaling and --generation_options are separate runs: set one of them to true.")
+    if args.scale + args.scaling + args.generation_options + args.agent > 1:
+        sys.exit("error: --scale, --scaling, --generation_options and --agent are separate runs: set one of them to true.")
     from rl_recipes.trainers.reinforce import ReinforceConfig, ReinforceTrainer
 
     if Path(args.model_name_or_path).exists():
         args.model_name_or_path = str(Path(args.model_name_or_path).resolve())
     json_path = Path(args.json_path).resolve()
     os.chdir(REPO_ROOT)  # the recipes name their prompts relative to the repository root
-    ensure_default_model(args.model_name_or_path)
+    ensure_embedded_model(args.model_name_or_path)
     if args.scale:
         return run_scale(args, json_path)
     if args.scaling:
         return run_scaling(args, json_path)
     if args.generation_options:
         return run_generation_options(args, json_path)
+    if args.agent:
+        return run_agent(args, json_path)
     memory = PeakMemory(args.device)
     results = [
         time_rloo("RLOO trainer", args, memory),

@@ -30,7 +30,7 @@ from transformers import HfArgumentParser
 
 from rl_recipes import REPO_ROOT
 from rl_recipes.saving import strict_json
-from rl_recipes.tiny_story.model import ensure_default_model
+from rl_recipes.embedded import ensure_embedded_model
 
 CONFIG_DIR = REPO_ROOT / "recipes" / "configs" / "a_words"
 DEFAULT_CONFIGS = [str(CONFIG_DIR / f"{name}.yaml") for name in ("reinforce", "reinforce_moving_average", "rloo", "grpo")]
@@ -250,7 +250,7 @@ def main() -> None:
                  "--model_name_or_path and --max_completion_length.")
     model, length = models.pop(), lengths.pop()
     os.chdir(REPO_ROOT)  # recipes name their model and prompts relative to the repository root
-    ensure_default_model(model)
+    ensure_embedded_model(model)
     max_reward = max_a_words(AutoTokenizer.from_pretrained(model), length)
 
     total = len(arms) * len(args.seeds) * args.generations

@@ -45,7 +45,7 @@ from rl_recipes.checks import (
     parse_reward_kwargs,
 )
 from rl_recipes.saving import strict_json
-from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
+from rl_recipes.embedded import embedded_model, ensure_embedded_model
 
 DEFAULT_PROMPTS = REPO_ROOT / "recipes" / "configs" / "a_words" / "prompts.jsonl"
 
@@ -80,9 +80,10 @@ class EvaluateArguments:
         metadata={"help": "dtype to load the models in; 'auto' keeps each checkpoint's.",
                   "choices": ["auto", "float32", "bfloat16", "float16"]},
     )
-    reward_funcs: list[str] = field(
-        default_factory=lambda: ["a_words"],
-        metadata={"help": "Rewards: names from the `rewards` registry or dotted paths package.module.function."},
+    reward_funcs: list[str] | None = field(
+        default=None,
+        metadata={"help": "Rewards: names from the `rewards` registry or dotted paths package.module.function. Default: "
+                          "a_words, or none with an environment_factory (its get_reward scores)."},
     )
     reward_kwargs: str | None = field(
         default=None, metadata={"help": 'Settings of the rewards by reward name, as JSON: \'{"format": {"pattern": "^<a>"}}\'.'}
@@ -95,6 +96,15 @@ class EvaluateArguments:
         default=None, metadata={"help": "Write every completion with its model, prompt, length and rewards here (jsonl)."}
     )
     overwrite_outputs: bool = field(default=False, metadata={"help": "Allow --output_json/--output_completions to replace files."})
+    tools: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Tools the models may call, as in the recipes: shipped names (add, multiply) or dotted paths."},
+    )
+    environment_factory: str | None = field(
+        default=None, metadata={"help": "Dotted path of an environment class, as in the recipes (its get_reward scores)."}
+    )
+    max_tool_calling_iterations: int | None = field(default=None, metadata={"help": "Most rounds of tool calls a rollout makes."})
+    tool_call_timeout: float = field(default=10.0, metadata={"help": "Seconds a tool call may take; 0: no limit."})
 
 
 @dataclass
@@ -112,12 +122,12 @@ def check_candidates(names: list[str], sources: list[str]) -> list[Candidate]:
     candidates = []
     for name, source in zip(names, sources):
         path = Path(source).expanduser()
-        check_model_source(source, DEFAULT_TINY_MODEL_DIR, setting="--models")
+        check_model_source(source, setting="--models")
         if path.is_dir() and (path / "adapter_config.json").is_file():
-            base = check_adapter_base(path, DEFAULT_TINY_MODEL_DIR, fix="merge it into a base that exists with "
+            base = check_adapter_base(path, fix="merge it into a base that exists with "
                                       "scripts/merge_lora.py --base_model, and evaluate the merged model.")
             candidates.append(Candidate(name, str(path.resolve()), base=base))
-        elif path.is_dir() and not (path / "config.json").is_file() and path.resolve() != DEFAULT_TINY_MODEL_DIR:
+        elif path.is_dir() and not (path / "config.json").is_file() and embedded_model(source) is None:
             raise RecipeError(f"{name} holds neither config.json (a model) nor adapter_config.json (a LoRA adapter).")
         else:
             candidates.append(Candidate(name, source))
@@ -125,6 +135,8 @@ def check_candidates(names: list[str], sources: list[str]) -> list[Candidate]:
 
 
 def check_arguments(args: EvaluateArguments) -> None:
+    if args.reward_funcs is None:
+        args.reward_funcs = [] if args.environment_factory else ["a_words"]
     for key in ("num_samples", "max_completion_length", "batch_size"):
         if getattr(args, key) <= 0:
             raise RecipeError(f"{key} is {getattr(args, key)}: set it to a positive number.")
@@ -187,30 +199,77 @@ def sampling_config(model_config, temperature: float):
     return config
 
 
+class Sampler:
+    """Continuations of token-id rows, sampled as the trainers sample (`sampling_config`), in batches, each cut after
+    its first end-of-sequence token."""
+
+    def __init__(self, model, tokenizer, args: EvaluateArguments, device: str):
+        import torch
+
+        eos_ids = model.generation_config.eos_token_id
+        if eos_ids is None:
+            eos_ids = tokenizer.eos_token_id
+        self.eos_ids = torch.tensor([eos_ids] if isinstance(eos_ids, int) else eos_ids, device=device)
+        self.config = sampling_config(model.generation_config, args.temperature)
+        self.config.update(pad_token_id=tokenizer.pad_token_id, eos_token_id=self.eos_ids.tolist())
+        self.model, self.tokenizer, self.batch_size, self.device = model, tokenizer, args.batch_size, device
+
+    def __call__(self, rows: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        import torch
+
+        self.config.max_new_tokens = max_new_tokens
+        continuations = []
+        for start in range(0, len(rows), self.batch_size):
+            batch = self.tokenizer.pad({"input_ids": rows[start : start + self.batch_size]}, padding_side="left",
+                                       return_tensors="pt").to(self.device)
+            with torch.no_grad():
+                sequences = self.model.generate(**batch, generation_config=self.config)
+            for ids in sequences[:, batch["input_ids"].shape[1] :]:
+                is_eos = torch.isin(ids, self.eos_ids)
+                end = int(is_eos.int().argmax()) + 1 if is_eos.any() else len(ids)
+                continuations.append(ids[:end].tolist())
+        return continuations
+
+
 def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArguments, device: str) -> list[list[int]]:
     """`num_samples` completions of each prompt (prompt-major), each cut after its first end-of-sequence token."""
     import torch
 
-    eos_ids = model.generation_config.eos_token_id
-    if eos_ids is None:
-        eos_ids = tokenizer.eos_token_id
-    eos_ids = torch.tensor([eos_ids] if isinstance(eos_ids, int) else eos_ids, device=device)
-    generation_config = sampling_config(model.generation_config, args.temperature)
-    generation_config.update(max_new_tokens=args.max_completion_length, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=eos_ids.tolist())
-    rows = [ids for ids in prompt_ids for _ in range(args.num_samples)]
-    completions = []
     torch.manual_seed(args.seed)
-    for start in range(0, len(rows), args.batch_size):
-        batch = tokenizer.pad({"input_ids": rows[start : start + args.batch_size]}, padding_side="left", return_tensors="pt")
-        batch = batch.to(device)
-        with torch.no_grad():
-            sequences = model.generate(**batch, generation_config=generation_config)
-        for ids in sequences[:, batch["input_ids"].shape[1] :]:
-            is_eos = torch.isin(ids, eos_ids)
-            end = int(is_eos.int().argmax()) + 1 if is_eos.any() else len(ids)
-            completions.append(ids[:end].tolist())
-    return completions
+    return Sampler(model, tokenizer, args, device)([ids for ids in prompt_ids for _ in range(args.num_samples)],
+                                                   args.max_completion_length)
+
+
+def roll_out(model, tokenizer, rows: list[dict], args: EvaluateArguments, device: str):
+    """Multi-turn rollouts of `rows` (each already repeated `num_samples` times) with the tools and environment, as
+    the trainers run them: (transcripts, their token ids, the environments, or None)."""
+    import torch
+
+    from rl_recipes.agents.rollout import (
+        ToolLoop, prefix_preserving_template, reset_environments, rollout_tools, tool_call_marker,
+    )
+
+    factory = args.agent.get("environment_factory")
+    environments = [factory() for _ in rows] if factory else None
+    prompts = [row["prompt"] for row in rows]
+    if environments:
+        prompts, faults = reset_environments(environments, rows)
+        if any(faults):
+            raise RecipeError(next(fault for fault in faults if fault))
+    per_rollout = [rollout_tools(args.agent["tools"], environments[i] if environments else None) for i in range(len(rows))]
+    chat_template = prefix_preserving_template(tokenizer)
+    prompt_ids = [tokenizer.apply_chat_template(prompt, tools=listed or None, chat_template=chat_template,
+                                                add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+                  for prompt, (_, listed) in zip(prompts, per_rollout)]
+    torch.manual_seed(args.seed)
+    loop = ToolLoop(
+        tokenizer=tokenizer, generate=Sampler(model, tokenizer, args, device), max_completion_length=args.max_completion_length,
+        max_model_len=getattr(model.config.get_text_config(), "max_position_embeddings", sys.maxsize),
+        max_iterations=args.max_tool_calling_iterations, chat_template=chat_template,
+        call_marker=tool_call_marker(tokenizer, chat_template),
+    )
+    trajectories = loop.run(prompt_ids, [tools for tools, _ in per_rollout], [listed for _, listed in per_rollout])
+    return [t.messages for t in trajectories], [t.completion_ids for t in trajectories], environments
 
 
 def score(reward_funcs, reward_names, weights, prompts, completions, completion_ids, columns) -> tuple[dict, list]:
@@ -274,14 +333,25 @@ def evaluate(candidate: Candidate, dataset, reward_funcs, args: EvaluateArgument
 
     prompts = list(dataset["prompt"])
     model = load_model(candidate, args.dtype, device)
-    completion_ids = sample(model, tokenizer, tokenize_prompts(prompts, tokenizer), args, device)
-    texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
-    # Rewards see what they see in training: chat completions as an assistant message, other columns per completion.
-    completions = [[{"role": "assistant", "content": text}] for text in texts] if is_chat(prompts[0]) else texts
     expanded = [row for row in dataset for _ in range(args.num_samples)]
     columns = {column: [row[column] for row in expanded] for column in dataset.column_names if column != "prompt"}
-    per_reward, totals = score(reward_funcs, args.reward_funcs, args.reward_weights or [1.0] * len(reward_funcs),
-                               [row["prompt"] for row in expanded], completions, completion_ids, columns)
+    names, weights = list(args.reward_funcs), list(args.reward_weights or [1.0] * len(reward_funcs))
+    if args.agent:
+        completions, completion_ids, environments = roll_out(model, tokenizer, expanded, args, device)
+        texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+        if environments:  # rewards get the rollouts' environments; its get_reward is one more reward, weight 1
+            columns["environments"] = environments
+            if callable(getattr(environments[0], "get_reward", None)):
+                reward_funcs = [*reward_funcs, environment_reward]
+                names.append(type(environments[0]).__name__)
+                weights.append(1.0)
+    else:
+        completion_ids = sample(model, tokenizer, tokenize_prompts(prompts, tokenizer), args, device)
+        texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+        # Rewards see what they see in training: chat completions as an assistant message, other columns per completion.
+        completions = [[{"role": "assistant", "content": text}] for text in texts] if is_chat(prompts[0]) else texts
+    per_reward, totals = score(reward_funcs, names, weights, [row["prompt"] for row in expanded], completions,
+                               completion_ids, columns)
     lengths = [len(ids) for ids in completion_ids]
     records = [
         {"model": candidate.name, "prompt": row["prompt"], "completion": completions[i], "num_tokens": lengths[i],
@@ -289,6 +359,11 @@ def evaluate(candidate: Candidate, dataset, reward_funcs, args: EvaluateArgument
         for i, row in enumerate(expanded)
     ]
     return summarise(candidate.name, texts, lengths, per_reward, totals), records
+
+
+def environment_reward(environments, **kwargs) -> list:
+    """An environment's own score of each rollout, as the trainers add it."""
+    return [environment.get_reward() for environment in environments]
 
 
 def number(value: float | None, spec: str = ".2f") -> str:
@@ -322,11 +397,14 @@ def markdown_table(results: list[dict], reward_names: list[str]) -> str:
 def prepare(args: EvaluateArguments, names: list[str]):
     """(reward functions, candidates with their tokenizers, prompts): every check, before any model loads."""
     from rewards import get_reward_funcs
+    from rl_recipes.agents.tools import check_tool_chat_template
     from rl_recipes.data import load_prompts, tokenize_prompts
+    from rl_recipes.runner import check_agent_prompts, resolve_agent
 
     check_arguments(args)
-    # Imported from the working directory, where a user's own reward module lives (as in the recipes).
+    # Imported from the working directory, where a user's own reward (or tool) module lives (as in the recipes).
     reward_funcs = get_reward_funcs(args.reward_funcs, args.reward_kwargs)
+    args.agent = resolve_agent(args, reward_funcs)
     # From the repository root on: the default prompts, and an adapter's relative base path as the
     # recipes record it (models/tiny-story).
     os.chdir(REPO_ROOT)
@@ -335,11 +413,15 @@ def prepare(args: EvaluateArguments, names: list[str]):
                            conversational=args.conversational, system_prompt=args.system_prompt)
     if args.max_prompts is not None:
         dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
+    if args.agent:
+        check_agent_prompts(dataset)
     for candidate in candidates:
-        ensure_default_model(candidate.base or candidate.path)
+        ensure_embedded_model(candidate.base or candidate.path)
         candidate.tokenizer = load_tokenizer(candidate)
         try:
             tokenize_prompts(dataset["prompt"][:1], candidate.tokenizer)  # chat prompts need a chat template
+            if args.agent:
+                check_tool_chat_template(candidate.tokenizer, candidate.name)
         except RecipeError as error:
             raise RecipeError(f"{candidate.name}: {error}") from None
     return reward_funcs, candidates, dataset
@@ -381,7 +463,7 @@ def main() -> None:
 
     print(f"\n{len(dataset)} prompts x {args.num_samples} samples, up to {args.max_completion_length} tokens, "
           f"temperature {args.temperature}, seed {args.seed}\n")
-    print(markdown_table(results, args.reward_funcs))
+    print(markdown_table(results, list(results[0]["rewards"])))
     if args.output_json:
         Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output_json).write_text(strict_json({"settings": asdict(args), "results": results}, indent=2))

@@ -22,7 +22,7 @@ from transformers import HfArgumentParser
 from rl_recipes import REPO_ROOT
 from rl_recipes.checks import RecipeError, check_adapter_base, check_model_source
 from rl_recipes.saving import model_dir_written_whole
-from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, ensure_default_model
+from rl_recipes.embedded import ensure_embedded_model
 
 
 @dataclass
@@ -56,9 +56,9 @@ def check_arguments(args: MergeArguments) -> str:
         raise RecipeError(f"Output directory {output_dir} already holds files: pass another --output_dir, "
                           "or --overwrite_output_dir true to replace it.")
     if args.base_model:
-        check_model_source(args.base_model, DEFAULT_TINY_MODEL_DIR, setting="--base_model")
+        check_model_source(args.base_model, setting="--base_model")
         return args.base_model
-    return check_adapter_base(adapter_dir, DEFAULT_TINY_MODEL_DIR, fix="pass --base_model to merge into another.")
+    return check_adapter_base(adapter_dir, fix="pass --base_model to merge into another.")
 
 
 def merge(adapter_dir: Path, base: str, dtype: str):
@@ -85,7 +85,7 @@ def main() -> None:
         base = check_arguments(args)
     except RecipeError as error:
         sys.exit(f"error: {error}")
-    ensure_default_model(base)
+    ensure_embedded_model(base)
 
     # The run saved the tokenizer it trained with beside the adapter; an adapter saved without one uses the base's.
     has_tokenizer = (adapter_dir / "tokenizer_config.json").is_file()

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-import rl_recipes.tiny_story.model as tiny_model
+import rl_recipes.embedded as embedded
 
 # In a recipe the parsed training arguments have set up the process group by now; do the same.
 PartialState(cpu=True)
 
 target = Path(sys.argv[1]).resolve()
-tiny_model.DEFAULT_TINY_MODEL_DIR = target
+embedded.EMBEDDED_MODELS = [embedded.EmbeddedModel(target, "build_tiny_model.py", "tiny story model", "a second")]
 
 
 def fake_build(command, env, check):
@@ -30,6 +30,6 @@ def fake_build(command, env, check):
         log.write(json.dumps({"rank": os.environ.get("RANK", "0"), "launcher_vars_left": "RANK" in env}) + "\n")
 
 
-tiny_model.subprocess.run = fake_build
-tiny_model.ensure_default_model(str(target))
-assert tiny_model.is_built(target)
+embedded.subprocess.run = fake_build
+embedded.ensure_embedded_model(str(target))
+assert embedded.is_built(target)

@@ -30,6 +30,22 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return output_dir
 
 
+@pytest.fixture(scope="session")
+def tool_model_dir(tmp_path_factory) -> Path:
+    """The embedded tool-using model, built through its real entry point but trained briefly: its tokenizer, chat
+    template and response template are the real ones, and the tests that use it do not depend on its skill (or
+    one already built, named by `TINY_TOOL_MODEL`)."""
+    if os.environ.get("TINY_TOOL_MODEL"):
+        return Path(os.environ["TINY_TOOL_MODEL"])
+    output_dir = tmp_path_factory.mktemp("models") / "tiny-tools"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "build_tool_model.py"), "--output_dir", str(output_dir),
+         "--max_steps", "60", "--num_transcripts", "2000"],
+        cwd=REPO_ROOT, check=True, capture_output=True,
+    )
+    return output_dir
+
+
 def launch(script: str, *args: str, processes: int = 1, env: dict | None = None, timeout: int = 600):
     """Run `accelerate launch recipes/<script> ARGS` from the repository root, as a user would."""
     if processes == 1:

@@ -110,8 +110,9 @@ def test_evaluation_scores_held_out_prompts_during_training(tiny_model_dir, tmp_
         (["--eval_strategy", "steps", "--dataset_test_split", "validation"], "has no split 'validation'"),
         (["--dataset_streaming", "true"], "dataset_streaming is not supported"),
         (["--push_to_hub", "true"], "push_to_hub is not supported"),
+        (["--eval_on_start", "true"], "eval_on_start evaluates before the first step, but eval_strategy is no"),
     ],
-    ids=["one file", "missing split", "streaming", "push to hub"],
+    ids=["one file", "missing split", "streaming", "push to hub", "evaluation on start without evaluation"],
 )
 def test_evaluation_and_hub_settings_that_cannot_work_stop_before_the_model_loads(tiny_model_dir, tmp_path, flags, message):
     from trl import RLOOConfig, RLOOTrainer

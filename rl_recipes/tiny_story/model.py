@@ -6,10 +6,7 @@ It stands in for a Hub model on machines without network: `build_tiny_model` wri
 `save_pretrained`. Everything downstream loads it with `from_pretrained(path)`, exactly like a Hub id.
 """
 
-import fcntl
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from rl_recipes import REPO_ROOT
 from rl_recipes.saving import model_dir_written_whole
 from rl_recipes.tiny_story.corpus import generate_corpus
 
-# Git-ignored: the weights are rebuilt on each machine, never committed.
+# Git-ignored: the weights are rebuilt on each machine, never committed (`rl_recipes.embedded`).
 DEFAULT_TINY_MODEL_DIR = REPO_ROOT / "models" / "tiny-story"
 
 EOS_TOKEN = "<|endoftext|>"
@@ -122,44 +119,3 @@ def build_tiny_model(output_dir: str | os.PathLike, spec: TinyModelSpec | None =
         model.save_pretrained(scratch / "model")
         tokenizer.save_pretrained(scratch / "model")
     return output_dir
-
-
-def is_built(model_dir: str | os.PathLike) -> bool:
-    return (Path(model_dir) / "config.json").is_file() and (Path(model_dir) / "tokenizer.json").is_file()
-
-
-def ensure_default_model(model_name_or_path: str) -> None:
-    """Build the embedded default model if `model_name_or_path` names it and it is missing.
-
-    Under a multi-process launch the local main process builds while the others wait. Several
-    machines sharing the checkout (a multi-node job) each have a local main process: a file lock
-    beside the model lets the first build and the others wait for it and find it built, so the model
-    is built exactly once.
-    """
-    if Path(model_name_or_path).resolve() != DEFAULT_TINY_MODEL_DIR or is_built(DEFAULT_TINY_MODEL_DIR):
-        return
-    from accelerate import PartialState
-
-    state = PartialState()
-    with state.local_main_process_first():
-        if state.is_local_main_process:
-            DEFAULT_TINY_MODEL_DIR.parent.mkdir(parents=True, exist_ok=True)
-            with open(DEFAULT_TINY_MODEL_DIR.parent / f".{DEFAULT_TINY_MODEL_DIR.name}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-                if not is_built(DEFAULT_TINY_MODEL_DIR):
-                    _build_in_child_process(DEFAULT_TINY_MODEL_DIR)
-
-
-def _build_in_child_process(output_dir: Path) -> None:
-    print(f"Building the embedded tiny story model in {output_dir} (about a minute) ...")
-    # A child process with the launcher's variables removed: a Trainer started inside this one
-    # would join the recipe's process group and wait for ranks that never train it.
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
-    script = REPO_ROOT / "scripts" / "build_tiny_model.py"
-    subprocess.run([sys.executable, str(script), "--output_dir", str(output_dir)], env=env, check=True)
-
-
-_LAUNCHER_VARIABLES = {
-    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
-    "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT",
-}

@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 from accelerate.utils import gather
 from transformers.utils import logging
-from trl import RLOOConfig, RLOOTrainer
+from trl import RLOOTrainer
 from trl.trainer.utils import nanstd
 
 from rl_recipes.checkpoints import newest_complete_checkpoint
+from rl_recipes.trainers.agents import AgentRLOOConfig, AgentRLOOTrainer
 from rl_recipes.saving import strict_json
 
 logger = logging.get_logger(__name__)
@@ -42,8 +43,9 @@ BASELINE_STATE_FILE = "reinforce_baseline.json"
 
 
 @dataclass
-class ReinforceConfig(RLOOConfig):
-    """RLOOConfig that accepts one generation per prompt, plus the choice of REINFORCE baseline."""
+class ReinforceConfig(AgentRLOOConfig):
+    """RLOOConfig that accepts one generation per prompt, plus the choice of REINFORCE baseline (and, for agents,
+    GRPOConfig's `max_tool_calling_iterations`)."""
 
     baseline: str = field(
         default="none",
@@ -201,3 +203,8 @@ class ReinforceTrainer(RLOOTrainer):
         if checkpoint and os.path.isfile(Path(checkpoint) / BASELINE_STATE_FILE):
             self.moving_average.load(Path(checkpoint) / BASELINE_STATE_FILE)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+
+class AgentReinforceTrainer(ReinforceTrainer, AgentRLOOTrainer):
+    """REINFORCE (`ReinforceTrainer`'s advantage) over tool-using rollouts (`AgentRLOOTrainer`'s loop and masking,
+    which sit below the advantage in the method order, so the baseline and the KL read masked log-probabilities)."""

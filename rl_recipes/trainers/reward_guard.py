@@ -140,16 +140,28 @@ def guard_rewards(funcs: list, specs: list[str]) -> list[GuardedReward]:
 
 
 class RewardGuardMixin:
-    """Put before a TRL trainer class in the bases; `reward_fault_policy` is one of FAULT_POLICIES."""
+    """Put before a TRL trainer class in the bases; `reward_fault_policy` is one of FAULT_POLICIES.
+
+    Rewards a trainer adds itself (an environment's `get_reward`) are guarded too. A trainer may also
+    note faults of its own for a batch in `environment_faults` (one entry per local sample, None where
+    fine; `AgentRLOOTrainer`'s environments that failed to reset): the policy treats them as a reward's.
+    """
 
     reward_fault_policy = "stop"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for i, func in enumerate(self.reward_funcs):
+            if not isinstance(func, (GuardedReward, torch.nn.Module)):
+                self.reward_funcs[i] = guard_rewards([func], [self.reward_func_names[i]])[0]
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         guarded = [g for g in self.reward_funcs if isinstance(g, GuardedReward)]
-        with trl_no_reward_warning_left_out_while(lambda: any(g.faults for g in guarded)):
+        with trl_no_reward_warning_left_out_while(lambda: any(g.faults for g in guarded) or self._environment_faults()):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._log_fault_counts(guarded)
         first = next((f"Reward '{g.spec}' {g.faults[0]}" for g in guarded if g.faults), None)
+        first = first or next(iter(self._environment_faults()), None)
         if self.reward_fault_policy == "stop":
             # Every process must stop together, also those whose own samples were fine.
             faulty = gather(torch.tensor([first is not None], device=self.accelerator.device)).any().item()
@@ -159,26 +171,34 @@ class RewardGuardMixin:
             self._warn_first_faults(guarded)
         return rewards
 
+    def _environment_faults(self) -> list[str]:
+        return [fault for fault in getattr(self, "environment_faults", []) if fault is not None]
+
     def _warn_first_faults(self, guarded: list[GuardedReward]) -> None:
-        """Under `skip`, one line for each reward's first fault (on the process that saw it)."""
+        """Under `skip`, one line for each reward's first fault, and for the environment's (on the process that saw
+        it)."""
         warned = self.__dict__.setdefault("_rewards_warned", set())
-        for g in guarded:
-            if g.faults and g.spec not in warned:
-                warned.add(g.spec)
+        firsts = [(g.spec, f"Reward '{g.spec}' {g.faults[0]}", g.__name__) for g in guarded if g.faults]
+        if self._environment_faults():
+            firsts.append(("environment", self._environment_faults()[0], "environment"))
+        for key, fault, metric in firsts:
+            if key not in warned:
+                warned.add(key)
                 # tqdm's write: a line of its own above the progress bar, not appended to it.
-                tqdm.write(f"warning: Reward '{g.spec}' {g.faults[0]}; such samples are skipped (--reward_faults skip) "
-                           f"and counted each step in reward_faults/{g.__name__}.", file=sys.stderr)
+                tqdm.write(f"warning: {fault}; such samples are skipped (--reward_faults skip) and counted each step "
+                           f"in reward_faults/{metric}.", file=sys.stderr)
 
     def _log_fault_counts(self, guarded: list[GuardedReward]) -> None:
         """`reward_faults/<name>`: the faulty samples of this generation batch, summed over all processes (TRL's
         `log_metric` would average them)."""
-        if not guarded:
+        names = [g.__name__ for g in guarded] + (["environment"] if hasattr(self, "environment_faults") else [])
+        if not names:
             return
-        local = torch.tensor([len(g.faults) for g in guarded], dtype=torch.float32, device=self.accelerator.device)
-        counts = gather(local).view(-1, len(guarded)).sum(dim=0)
+        local = [len(g.faults) for g in guarded] + ([len(self._environment_faults())] if len(names) > len(guarded) else [])
+        counts = gather(torch.tensor(local, dtype=torch.float32, device=self.accelerator.device)).view(-1, len(names))
         mode = "train" if self.model.training else "eval"
-        for g, count in zip(guarded, counts.tolist()):
-            self._metrics[mode][f"reward_faults/{g.__name__}"].append(count)
+        for name, count in zip(names, counts.sum(dim=0).tolist()):
+            self._metrics[mode][f"reward_faults/{name}"].append(count)
 
 
 class _LeaveOut(logging.Filter):

@@ -1,0 +1,6 @@
+"""What training tool-using agents needs beside the trainers (`rl_recipes.trainers.agents`).
+
+- `tools`: tools and environments as recipes name them, their start-up checks, and time limits;
+- `rollout`: the multi-turn rollout loop (generate, parse calls, run them, append results), shared by
+  the trainers and by `scripts/evaluate.py`.
+"""
