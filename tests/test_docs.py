@@ -1,6 +1,7 @@
 """The documentation agrees with the repository: links resolve, every page is reachable from the README,
 documented commands use real flags, documented YAML passes the recipes' key check, every start-up error is
-explained in docs/troubleshooting.md, and the metric glossary names every metric a run logs.
+explained in docs/troubleshooting.md, the metric glossary names every metric a run logs, and the layout in
+CONTRIBUTING.md names every module.
 
 Offline and fast: one 1-step REINFORCE run on the tiny model, in this process, for the logged metric names.
 """
@@ -112,6 +113,15 @@ def test_readme_keeps_the_quickstart_commands_that_ci_runs():
     quickstart = readme.split("\n## Quickstart\n", 1)[1].split("\n## ", 1)[0]
     ci_command = (REPO_ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert fenced_blocks(quickstart, "bash")[1].strip() == ci_command
+
+
+def test_the_layout_in_contributing_names_every_module():
+    """Every module of the packages and every script is in CONTRIBUTING.md's layout table."""
+    text = CONTRIBUTING.read_text()
+    layout = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    files = [*(REPO_ROOT / "rl_recipes").rglob("*.py"), *(REPO_ROOT / "rewards").rglob("*.py"), *(REPO_ROOT / "scripts").rglob("*")]
+    missing = [page_id(path) for path in files if path.is_file() and path.name != "__init__.py" and path.name not in layout]
+    assert not missing, f"CONTRIBUTING.md's layout does not name: {missing}"
 
 
 # --- documented commands --------------------------------------------------------------------------------------
