@@ -3,7 +3,8 @@
 `draw_curves` turns a trainer's `log_history` into `curves.png`, one panel per question, each against
 the step: the mean reward with a band of one standard deviation (and the maximum possible reward
 where it is known), the completions' token entropy, how many of the latest completions differ, and
-the evaluation reward when the run evaluates. `CurvesCallback` redraws it in the output directory at
+the evaluation reward when the run evaluates, and for an agent run its tool use (calls and turns per
+rollout, failed calls per call). `CurvesCallback` redraws it in the output directory at
 every checkpoint and at the end of training, from the main process only. The plotting helpers here
 are shared with `scripts/compare.py`.
 """
@@ -13,6 +14,9 @@ from pathlib import Path
 from transformers.trainer_callback import TrainerCallback
 
 CURVES_FILE = "curves.png"
+# An agent run's tool metrics (rl_recipes.trainers.agents), drawn in one panel.
+TOOL_USE = [("tools/call_frequency", "calls per rollout"), ("tools/turns", "turns per rollout"),
+            ("tools/failure_frequency", "failed calls per call")]
 
 
 def pyplot():
@@ -52,11 +56,14 @@ def _draw_mean_and_band(ax, log_history: list[dict], key: str, colour: str, labe
 
 
 def draw_curves(log_history: list[dict], path: Path, max_reward: float | None = None, title: str | None = None) -> Path:
-    """Draw reward, entropy, distinct completions (and evaluation reward, when logged) against the step."""
+    """Draw reward, entropy, distinct completions (and evaluation reward and tool use, when logged) against the
+    step."""
     plt = pyplot()
     panels = ["reward", "entropy", "distinct_completions"]
     if series(log_history, "eval_reward")[0]:
         panels.append("eval_reward")
+    if series(log_history, TOOL_USE[0][0])[0]:
+        panels.append("tools")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         if panel in ("reward", "eval_reward"):
@@ -66,6 +73,12 @@ def draw_curves(log_history: list[dict], path: Path, max_reward: float | None = 
                 draw_maximum(ax, max_reward)
             ax.set_title(f"{name} (mean over completions)")
             ax.legend(loc="lower right", fontsize="small")
+        elif panel == "tools":
+            for key, label in TOOL_USE:
+                ax.plot(*series(log_history, key), linewidth=1.5, label=label)
+            ax.set_title("tool use per rollout")
+            ax.set_ylim(bottom=0)
+            ax.legend(loc="upper right", fontsize="small")
         elif panel == "entropy":
             ax.plot(*series(log_history, "entropy"), color="tab:orange", linewidth=1.5)
             ax.set_title("token entropy of the completions")

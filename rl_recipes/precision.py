@@ -48,8 +48,8 @@ def bf16_refusal() -> str:
 
 
 def bf16_fallback_notice() -> str:
-    return ("bf16 is not available on this machine (no GPU with bf16 support): training in float32. "
-            "Set bf16 in the recipe to choose.")
+    return ("bf16 is off because this run trains on the CPU (no GPU with bf16 support, or --use_cpu true): "
+            "training in float32.")
 
 
 def weights_dtype(model_args) -> str | None:

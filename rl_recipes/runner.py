@@ -82,7 +82,7 @@ class RecipeArguments(ScriptArguments):
     )
     tools: list[str] = field(
         default_factory=list,
-        metadata={"help": "Tools the model may call, as in TRL's GRPOTrainer: names of shipped tools (add, multiply) or "
+        metadata={"help": "Tools the model may call, as in TRL's GRPOTrainer: names of shipped tools (add, subtract, multiply) or "
                           "dotted paths package.module.function to your own (type hints and an Args: docstring)."},
     )
     environment_factory: str | None = field(

@@ -98,7 +98,7 @@ class EvaluateArguments:
     overwrite_outputs: bool = field(default=False, metadata={"help": "Allow --output_json/--output_completions to replace files."})
     tools: list[str] = field(
         default_factory=list,
-        metadata={"help": "Tools the models may call, as in the recipes: shipped names (add, multiply) or dotted paths."},
+        metadata={"help": "Tools the models may call, as in the recipes: shipped names (add, subtract, multiply) or dotted paths."},
     )
     environment_factory: str | None = field(
         default=None, metadata={"help": "Dotted path of an environment class, as in the recipes (its get_reward scores)."}
@@ -242,7 +242,8 @@ def sample(model, tokenizer, prompt_ids: list[list[int]], args: EvaluateArgument
 
 def roll_out(model, tokenizer, rows: list[dict], args: EvaluateArguments, device: str):
     """Multi-turn rollouts of `rows` (each already repeated `num_samples` times) with the tools and environment, as
-    the trainers run them: (transcripts, their token ids, the environments, or None)."""
+    the trainers run them: (transcripts, their token ids, the model's own tokens in each, the environments, or
+    None). Tool results are in the token ids but not in the model's count, as in training's completion lengths."""
     import torch
 
     from rl_recipes.agents.rollout import (
@@ -269,7 +270,8 @@ def roll_out(model, tokenizer, rows: list[dict], args: EvaluateArguments, device
         call_marker=tool_call_marker(tokenizer, chat_template),
     )
     trajectories = loop.run(prompt_ids, [tools for tools, _ in per_rollout], [listed for _, listed in per_rollout])
-    return [t.messages for t in trajectories], [t.completion_ids for t in trajectories], environments
+    return ([t.messages for t in trajectories], [t.completion_ids for t in trajectories],
+            [t.model_tokens for t in trajectories], environments)
 
 
 def score(reward_funcs, reward_names, weights, prompts, completions, completion_ids, columns) -> tuple[dict, list]:
@@ -337,7 +339,7 @@ def evaluate(candidate: Candidate, dataset, reward_funcs, args: EvaluateArgument
     columns = {column: [row[column] for row in expanded] for column in dataset.column_names if column != "prompt"}
     names, weights = list(args.reward_funcs), list(args.reward_weights or [1.0] * len(reward_funcs))
     if args.agent:
-        completions, completion_ids, environments = roll_out(model, tokenizer, expanded, args, device)
+        completions, completion_ids, lengths, environments = roll_out(model, tokenizer, expanded, args, device)
         texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
         if environments:  # rewards get the rollouts' environments; its get_reward is one more reward, weight 1
             columns["environments"] = environments
@@ -350,9 +352,9 @@ def evaluate(candidate: Candidate, dataset, reward_funcs, args: EvaluateArgument
         texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
         # Rewards see what they see in training: chat completions as an assistant message, other columns per completion.
         completions = [[{"role": "assistant", "content": text}] for text in texts] if is_chat(prompts[0]) else texts
+        lengths = [len(ids) for ids in completion_ids]
     per_reward, totals = score(reward_funcs, names, weights, [row["prompt"] for row in expanded], completions,
                                completion_ids, columns)
-    lengths = [len(ids) for ids in completion_ids]
     records = [
         {"model": candidate.name, "prompt": row["prompt"], "completion": completions[i], "num_tokens": lengths[i],
          **{reward: values[i] for reward, values in per_reward.items()}, "reward": totals[i]}

@@ -1,7 +1,8 @@
 #!/bin/bash
-# The GPU paths on one GPU, in a few minutes: the recipes at two steps each on stand-in weights (bf16
-# full fine-tuning, LoRA, REINFORCE, GRPO, vLLM colocate), then the benchmark's GPU mode. The figures
-# go to one file, a Markdown report (default outputs/gpu_check/report.md).
+# The GPU paths on one GPU, in a few minutes: the recipes at two steps each on stand-in weights
+# (float32 weights with bf16 compute: full fine-tuning, LoRA, REINFORCE, GRPO, vLLM colocate), then
+# the benchmark's GPU mode. The figures go to one file, a Markdown report (default
+# outputs/gpu_check/report.md).
 #
 #   pip install -r requirements-gpu.txt
 #   bash scripts/gpu_check.sh [OUTPUT_DIR]
@@ -16,7 +17,9 @@ OUTPUT_DIR=${1:-outputs/gpu_check}
 REPORT=$OUTPUT_DIR/report.md
 STAND_IN=$OUTPUT_DIR/qwen2-stand-in
 LAUNCH=(accelerate launch --config_file accelerate_configs/single_gpu.yaml)
-COMMON=(--model_name_or_path "$STAND_IN" --max_steps 2 --max_completion_length 32 --bf16 true --dtype bfloat16
+# Weights stay in the recipes' float32 (full fine-tuning needs it to learn at small learning rates) and
+# compute runs in bf16, as the recipes run on a GPU; the LoRA recipe's adapter is float32 either way.
+COMMON=(--model_name_or_path "$STAND_IN" --max_steps 2 --max_completion_length 32 --bf16 true
         --report_to none --save_strategy no --overwrite_output_dir true)
 CONFIGS=recipes/configs/a_words
 

@@ -67,7 +67,7 @@ def test_calls_run_their_tools_and_the_results_follow_as_masked_tokens_token_in_
 @pytest.mark.parametrize(
     "call, error",
     [
-        ("<call>divide a=7 b=83</call><|end|>", "error: unknown tool 'divide' (tools: add, multiply)"),
+        ("<call>divide a=7 b=83</call><|end|>", "error: unknown tool 'divide' (tools: add, multiply, subtract)"),
         ("<call>multiply a=7 c=83</call><|end|>", "error: TypeError: multiply takes a, b; not c; missing b"),
         ("<call>multiply a=7 b=The</call><|end|>", "error: TypeError: argument b of multiply must be integer, got 'The'"),
         ("<call></call><|end|>", f"error: {MALFORMED_CALL}"),

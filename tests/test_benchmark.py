@@ -64,6 +64,21 @@ def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_
     assert (tmp_path / "bench.png").stat().st_size > 10_000
 
 
+def test_agent_mode_times_tool_loops_against_single_turn_generation_of_the_same_length(tiny_model_dir, tool_model_dir,
+                                                                                       tmp_path):
+    numbers, rows, stdout = run_benchmark(tmp_path, tiny_model_dir, "--agent", "true", "--quick", "true",
+                                          "--agent_model", str(tool_model_dir), "--agent_batch", "16")
+    agent, single = numbers["agent"], numbers["single_turn"]
+    assert agent["model_tokens_per_rollout"] > 0 and agent["tokens_per_s"] > 0 and single["tokens_per_s"] > 0
+    shares = agent["shares"]
+    assert set(shares) == {"model", "tools", "parsing", "rendering", "other"}
+    assert all(share >= 0 for share in shares.values()) and sum(shares.values()) == pytest.approx(1)
+    assert shares["model"] > 0.5  # the model's generation is most of a rollout's time, and it is timed
+    assert numbers["agent_vs_single_turn"] == pytest.approx(agent["tokens_per_s"] / single["tokens_per_s"])
+    assert rows == ["agent rollouts (tool loop)", "single turn, same length"]
+    assert f"agent rollouts / single turn, model tokens per second: {numbers['agent_vs_single_turn']:.2f}" in stdout
+
+
 def test_generation_options_are_timed_against_the_recipe_and_sample_the_same(tiny_model_dir, tmp_path):
     numbers, rows, _ = run_benchmark(tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true",
                                   "--batch", "2")

@@ -127,7 +127,7 @@ def test_the_layout_in_contributing_names_every_module():
 # --- documented commands --------------------------------------------------------------------------------------
 
 SCRIPT = re.compile(r"(?:^|/)(recipes|scripts)/(\w+)\.py$")
-RECIPE_CONFIGS = {"rloo": ("trl", "RLOOConfig"), "reinforce": ("rl_recipes.trainers", "ReinforceConfig"),
+RECIPE_CONFIGS = {"rloo": ("rl_recipes.trainers.agents", "AgentRLOOConfig"), "reinforce": ("rl_recipes.trainers", "ReinforceConfig"),
                   "grpo": ("trl", "GRPOConfig")}
 
 
@@ -223,11 +223,12 @@ REINFORCE_ONLY_KEYS = {"baseline", "baseline_decay"}
 
 
 def test_documented_recipe_yaml_passes_the_recipes_key_check(tmp_path):
-    from trl import ModelConfig, RLOOConfig
+    from trl import ModelConfig
 
     from rl_recipes.checks import RecipeError, check_recipe_keys
     from rl_recipes.runner import RecipeArguments
     from rl_recipes.trainers import ReinforceConfig
+    from rl_recipes.trainers.agents import AgentRLOOConfig
 
     wrong, checked = [], 0
     for page in PAGES:
@@ -235,7 +236,7 @@ def test_documented_recipe_yaml_passes_the_recipes_key_check(tmp_path):
             recipe = yaml.safe_load(block)
             if not isinstance(recipe, dict) or LAUNCH_CONFIG_KEYS & set(recipe):
                 continue
-            config_class = ReinforceConfig if REINFORCE_ONLY_KEYS & set(recipe) else RLOOConfig
+            config_class = ReinforceConfig if REINFORCE_ONLY_KEYS & set(recipe) else AgentRLOOConfig
             path = tmp_path / f"{page.stem}_{index}.yaml"
             path.write_text(block)
             checked += 1

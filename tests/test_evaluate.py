@@ -223,3 +223,31 @@ def test_evaluate_takes_async_and_boolean_rewards_and_stops_on_a_faulty_one(tiny
 
     result = run_script("evaluate.py", *common, "--reward_funcs", "my_rewards.broken", cwd=tmp_path)
     assert_refused(result, "Reward 'my_rewards.broken' raised ValueError: judge unreachable")
+
+
+def test_evaluate_rolls_out_an_agent_with_its_tools_and_scores_the_final_answers(tool_model_dir, tmp_path):
+    from rewards.calculator import calculator_answer
+
+    tasks = REPO_ROOT / "recipes" / "configs" / "calculator" / "tasks"
+    result = run_script(
+        "evaluate.py", "--models", str(tool_model_dir), "--dataset_name", str(tasks), "--dataset_split", "test",
+        "--max_prompts", "16", "--num_samples", "2", "--max_completion_length", "64", "--reward_funcs",
+        "calculator_answer", "--tools", "add", "subtract", "multiply", "--max_tool_calling_iterations", "3",
+        "--output_json", "report.json", "--output_completions", "out.jsonl", cwd=tmp_path,
+    )
+    assert_succeeded(result)
+    completions = [json.loads(line) for line in open(tmp_path / "out.jsonl")]
+    answers = [json.loads(line)["answer"] for line in (tasks / "test.jsonl").read_text().splitlines()[:16]]
+    assert len(completions) == 32
+    # Each completion is the whole transcript the model and the tools wrote, scored on its final answer.
+    for c in completions:
+        assert isinstance(c["completion"], list) and {m["role"] for m in c["completion"]} <= {"assistant", "tool"}
+    tool_results = [m["content"] for c in completions for m in c["completion"] if m["role"] == "tool"]
+    assert tool_results, "no rollout called a tool: the tools were not offered or not run"
+    assert calculator_answer([c["completion"] for c in completions], [a for a in answers for _ in range(2)]) == \
+        [c["calculator_answer"] for c in completions] == [c["reward"] for c in completions]
+    (report,) = json.loads((tmp_path / "report.json").read_text())["results"]
+    assert report["reward_mean"] == pytest.approx(sum(c["reward"] for c in completions) / 32)
+    # Lengths are the model's own tokens, as training counts them, within the completion budget.
+    assert all(0 < c["num_tokens"] <= 64 for c in completions)
+    assert report["mean_length"] == pytest.approx(sum(c["num_tokens"] for c in completions) / 32)

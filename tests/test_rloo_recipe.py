@@ -5,7 +5,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import assert_succeeded, launch, logged_rewards, run_script
 
-SHORT_RUN = ["--max_steps", "15", "--seed", "0"]
+SHORT_RUN = ["--max_steps", "20", "--seed", "0"]
 
 
 def test_rloo_recipe_raises_the_a_word_reward_and_saves_everything(tiny_model_dir, tmp_path):
@@ -14,10 +14,11 @@ def test_rloo_recipe_raises_the_a_word_reward_and_saves_everything(tiny_model_di
     assert_succeeded(result)
 
     rewards = logged_rewards(output_dir)
-    assert len(rewards) == 15
-    # Fixed seed; the tiny model starts near 8 a-words and RLOO takes it past 50 within 15 steps.
+    assert len(rewards) == 20
+    # The tiny model starts near 8 a-words. Over 32 runs (8 seeds, each on 4 CPU arithmetics that build different
+    # tiny models) the first 3 steps averaged at most 10.2 and steps 18-20 rose over them by at least 43.5.
     assert sum(rewards[:3]) / 3 < 20
-    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 30
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 25
 
     trained = load_file(output_dir / "model.safetensors")
     base = load_file(tiny_model_dir / "model.safetensors")

@@ -20,18 +20,20 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def synthetic_history(steps: int, with_eval: bool) -> list[dict]:
+def synthetic_history(steps: int, with_eval: bool, with_tools: bool = False) -> list[dict]:
     history = []
     for step in range(1, steps + 1):
         history.append({"step": step, "loss": 0.1, "reward": 8.0 + 9 * step, "reward_std": 3.0, "entropy": 1.5 / step,
                         "distinct_completions": min(50, 10 * step)})
+        if with_tools:
+            history[-1].update({"tools/call_frequency": 1.5, "tools/failure_frequency": 0.1, "tools/turns": 2.5})
         if with_eval and step % 5 == 0:
             history.append({"step": step, "eval_reward": 7.0 + 9 * step, "eval_reward_std": 2.0})
     history.append({"step": steps, "train_runtime": 3.0, "train_steps_per_second": steps / 3.0})
     return history
 
 
-def test_the_picture_has_a_panel_per_question_and_one_more_for_the_evaluation_reward(tmp_path):
+def test_the_picture_has_a_panel_per_question_and_more_for_the_evaluation_reward_and_tool_use(tmp_path):
     from rl_recipes.curves import draw_curves
 
     without_eval = draw_curves(synthetic_history(10, with_eval=False), tmp_path / "train.png", max_reward=100)
@@ -39,6 +41,8 @@ def test_the_picture_has_a_panel_per_question_and_one_more_for_the_evaluation_re
     (width_3, height_3), (width_4, height_4) = png_size(without_eval), png_size(with_eval)
     assert height_3 == height_4
     assert width_4 / width_3 == pytest.approx(4 / 3, rel=0.02)  # reward, entropy, distinct, evaluation reward
+    agent = draw_curves(synthetic_history(10, with_eval=True, with_tools=True), tmp_path / "agent.png", max_reward=1)
+    assert png_size(agent)[0] / width_3 == pytest.approx(5 / 3, rel=0.02)  # and the tool use of an agent run
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ def rloo_args(tmp_path, recipe: str, *flags: str):
 def test_a_gpu_recipe_that_leaves_bf16_to_the_default_runs_in_float32_and_says_so(tmp_path, capsys, flags):
     _, training_args, _ = rloo_args(tmp_path, "learning_rate: 1.0e-5\n", *flags)
     assert training_args.bf16 is False
-    assert "bf16 is not available on this machine (no GPU with bf16 support): training in float32" in capsys.readouterr().err
+    assert "bf16 is off because this run trains on the CPU (no GPU with bf16 support, or --use_cpu true): training in float32" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("launcher", [{}, {"ACCELERATE_USE_CPU": "true"}], ids=["no GPU with bf16", "CPU launch config"])

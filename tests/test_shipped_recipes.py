@@ -39,10 +39,10 @@ GSM8K_ROWS = [
 
 
 @pytest.fixture(scope="module")
-def stand_ins(tmp_path_factory, tiny_model_dir) -> dict[str, str]:
-    """Hub id (or the default model's path) -> local stand-in path."""
+def stand_ins(tmp_path_factory, tiny_model_dir, tool_model_dir) -> dict[str, str]:
+    """Hub id (or an embedded model's path) -> local stand-in path."""
     root = tmp_path_factory.mktemp("stand_ins")
-    paths = {"models/tiny-story": str(tiny_model_dir)}
+    paths = {"models/tiny-story": str(tiny_model_dir), "models/tiny-tools": str(tool_model_dir)}
     for hub_id, (architecture, options) in MODEL_STAND_INS.items():
         paths[hub_id] = str(build_causal_lm(root / hub_id, architecture, **options))
     for hub_id in REWARD_MODEL_STAND_INS:
@@ -96,7 +96,8 @@ def test_shipped_recipe_parses_and_trains_on_stand_ins(recipe_path, stand_ins, t
 
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     step = next(entry for entry in history if "reward" in entry)
-    for name in recipe["reward_funcs"]:
+    environment = recipe.get("environment_factory")
+    for name in [*recipe["reward_funcs"], *([environment.rsplit(".", 1)[1]] if environment else [])]:
         # Each reward scored at least one sample: math_accuracy found its answers, the reward model loaded. (TRL logs
         # the mean of a reward that scored nothing as None, and NaN would not be a score either.)
         mean = step[f"rewards/{name}/mean"]

@@ -24,17 +24,17 @@ DEFAULT_TOOL_MODEL_DIR = REPO_ROOT / "models" / "tiny-tools"
 
 @dataclass
 class ToolModelSpec:
-    """What to build. The defaults train in about two minutes on 2 CPU cores."""
+    """What to build. The defaults train in about four minutes on 2 CPU cores (AMD EPYC, measured)."""
 
     num_transcripts: int = 20000
-    tool_share: float = 0.3
+    tool_share: float = 0.4
     vocab_size: int = 320
     hidden_size: int = 128
-    num_layers: int = 4
+    num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 384
     max_length: int = 256  # positions of the model
-    max_steps: int = 800
+    max_steps: int = 1500
     batch_size: int = 32
     learning_rate: float = 3e-3
     weight_decay: float = 0.01

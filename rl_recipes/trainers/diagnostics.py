@@ -16,7 +16,7 @@ from rl_recipes.saving import strict_json
 
 DISTINCT_WINDOW = 50
 # Below this mean token entropy (nats) sampling at temperature 1 is close to always picking the same
-# token: the tiny model starts near 1.5 and the collapsed runs of the background experiment end below 0.01.
+# token: the default run's tiny model starts near 0.5 and the collapsed runs of the background experiment end below 0.01.
 LOW_ENTROPY = 0.05
 
 
