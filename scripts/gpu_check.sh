@@ -1,7 +1,7 @@
 #!/bin/bash
 # The GPU paths on one GPU, in a few minutes: the recipes at two steps each on stand-in weights
-# (float32 weights with bf16 compute: full fine-tuning, LoRA, REINFORCE, GRPO, vLLM colocate), then
-# the benchmark's GPU mode. The figures go to one file, a Markdown report (default
+# (float32 weights with bf16 compute: full fine-tuning, LoRA, REINFORCE, GRPO, vLLM colocate) and the
+# calculator agent recipe on a briefly trained tiny tool-using model, then the benchmark's GPU mode. The figures go to one file, a Markdown report (default
 # outputs/gpu_check/report.md).
 #
 #   pip install -r requirements-gpu.txt
@@ -16,6 +16,7 @@ set -uo pipefail
 OUTPUT_DIR=${1:-outputs/gpu_check}
 REPORT=$OUTPUT_DIR/report.md
 STAND_IN=$OUTPUT_DIR/qwen2-stand-in
+TOOL_MODEL=$OUTPUT_DIR/tiny-tools  # the agent recipe's own model, trained briefly (it needs a chat template for tools)
 LAUNCH=(accelerate launch --config_file accelerate_configs/single_gpu.yaml)
 # Weights stay in the recipes' float32 (full fine-tuning needs it to learn at small learning rates) and
 # compute runs in bf16, as the recipes run on a GPU; the LoRA recipe's adapter is float32 either way.
@@ -30,6 +31,7 @@ RUNS=(
     "reinforce_moving_average_bf16|reinforce.py|$CONFIGS/reinforce_moving_average.yaml|"
     "grpo_bf16|grpo.py|$CONFIGS/grpo.yaml|"
     "rloo_vllm_colocate_bf16|rloo.py|$CONFIGS/rloo.yaml|--use_vllm true --vllm_mode colocate --vllm_gpu_memory_utilization 0.3"
+    "agent_calculator_rloo_bf16|rloo.py|recipes/configs/calculator/rloo.yaml|--model_name_or_path $TOOL_MODEL"
 )
 BENCHMARK=(python scripts/benchmark.py --model_name_or_path "$STAND_IN" --dtype bfloat16 --device cuda --quick true
            --time_to_reward false --json_path "$OUTPUT_DIR/benchmark_gpu.json")
@@ -65,6 +67,8 @@ model.generation_config.pad_token_id = tokenizer.pad_token_id
 model.save_pretrained(sys.argv[1])
 tokenizer.save_pretrained(sys.argv[1])
 PY
+python scripts/build_tool_model.py --output_dir "$TOOL_MODEL" --max_steps 150 --num_transcripts 2000 \
+    > "$OUTPUT_DIR/tiny-tools.log" 2>&1 || { echo "error: building the tool model failed: see $OUTPUT_DIR/tiny-tools.log" >&2; exit 1; }
 
 {
     echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
