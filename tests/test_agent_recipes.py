@@ -49,8 +49,8 @@ def test_the_vault_recipe_trains_an_agent_and_shows_tools_transcripts_and_held_o
 def test_the_same_agent_yaml_runs_under_grpo_and_reinforce(tool_model_dir, tmp_path, script):
     # GRPOTrainer runs tools itself (TRL's own loop); our REINFORCE runs them as our RLOO does.
     output_dir = tmp_path / script
-    result = launch(script, "--config", str(CALCULATOR), "--model_name_or_path", str(tool_model_dir),
-                    "--output_dir", str(output_dir), *QUICK, *NO_EVALUATION)
+    result = run_script(script, "--config", str(CALCULATOR), "--model_name_or_path", str(tool_model_dir),
+                        "--output_dir", str(output_dir), *QUICK, *NO_EVALUATION)
     assert_succeeded(result)
     steps = [entry for entry in history(output_dir) if "reward" in entry]
     assert len(steps) == 2 and "tools/call_frequency" in steps[0]
@@ -58,9 +58,9 @@ def test_the_same_agent_yaml_runs_under_grpo_and_reinforce(tool_model_dir, tmp_p
 
 def test_an_agent_trains_a_lora_adapter(tool_model_dir, tmp_path):
     output_dir = tmp_path / "lora"
-    result = launch("rloo.py", "--config", str(CALCULATOR), "--model_name_or_path", str(tool_model_dir),
-                    "--output_dir", str(output_dir), *QUICK, *NO_EVALUATION, "--use_peft", "true",
-                    "--lora_target_modules", "q_proj", "v_proj")
+    result = run_script("rloo.py", "--config", str(CALCULATOR), "--model_name_or_path", str(tool_model_dir),
+                        "--output_dir", str(output_dir), *QUICK, *NO_EVALUATION, "--use_peft", "true",
+                        "--lora_target_modules", "q_proj", "v_proj")
     assert_succeeded(result)
     assert (output_dir / "adapter_model.safetensors").is_file() and not (output_dir / "model.safetensors").exists()
 

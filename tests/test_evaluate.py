@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from rewards.a_words import count_a_words
-from tests.conftest import REPO_ROOT, assert_succeeded, launch
+from tests.conftest import REPO_ROOT, assert_succeeded
+from tests.conftest import run_script as run_recipe
 
 PROMPTS = ["Once upon a time", "One day"]
 
@@ -33,7 +34,7 @@ def assert_refused(result: subprocess.CompletedProcess, *words: str) -> None:
 @pytest.fixture(scope="module")
 def adapter_dir(tiny_model_dir, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("lora") / "adapter"
-    result = launch(
+    result = run_recipe(
         "rloo.py", "--config", "recipes/configs/a_words/rloo_lora.yaml", "--model_name_or_path", str(tiny_model_dir),
         "--output_dir", str(output_dir), "--max_steps", "3", "--max_completion_length", "30", "--report_to", "none",
     )

@@ -1,6 +1,6 @@
 import json
 
-from tests.conftest import assert_succeeded, launch, logged_rewards
+from tests.conftest import assert_succeeded, launch, logged_rewards, run_script
 
 
 def logged(output_dir, key):
@@ -31,13 +31,13 @@ def test_resume_skips_a_torn_checkpoint_and_restores_the_moving_average_baseline
         "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), "--baseline", "moving_average",
         "--max_steps", "8", "--max_completion_length", "20", "--save_strategy", "steps", "--save_steps", "4",
     ]
-    assert_succeeded(launch("reinforce.py", *common))
+    assert_succeeded(run_script("reinforce.py", *common))
     uninterrupted = logged(output_dir, "baseline")
     saved = json.loads((output_dir / "checkpoint-4" / "reinforce_baseline.json").read_text())["value"]
 
     # A save killed before its last file: checkpoint-8 has no trainer_state.json.
     (output_dir / "checkpoint-8" / "trainer_state.json").unlink()
-    result = launch("reinforce.py", *common, "--resume_from_checkpoint", "true")
+    result = run_script("reinforce.py", *common, "--resume_from_checkpoint", "true")
     assert_succeeded(result)
     assert f"Resuming from {output_dir / 'checkpoint-4'}: skipped {output_dir / 'checkpoint-8'}" in result.stderr
     resumed = logged(output_dir, "baseline")
@@ -49,7 +49,7 @@ def test_resume_skips_a_torn_checkpoint_and_restores_the_moving_average_baseline
 
 def test_reinforce_trains_a_lora_adapter(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "lora"
-    result = launch(
+    result = run_script(
         "reinforce.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
         "--use_peft", "true", "--lora_target_modules", "q_proj", "v_proj", "--max_steps", "3",
     )

@@ -134,11 +134,18 @@ def test_skip_policy_trains_on_and_counts_the_faulty_samples(tiny_model_dir, tmp
     assert "All reward functions returned None" not in result.stderr
 
 
+def default_signal_handling() -> None:
+    """Ctrl-C and SIGTERM as a terminal delivers them. A suite started in the background (`nohup`, `cmd &` in a
+    script, some CI runners) has SIGINT ignored, and an ignored signal stays ignored in the processes it starts."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start_recipe(args, env=None):
     """A recipe run in its own process group, as a terminal runs it, with its output line by line."""
     return subprocess.Popen(
         args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        preexec_fn=default_signal_handling, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from rl_recipes.checks import RecipeError
-from tests.conftest import assert_succeeded, launch
+from tests.conftest import assert_succeeded, launch, run_script
 
 SHORT_RUN = ["--max_steps", "3", "--max_completion_length", "12", "--seed", "0"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -189,7 +189,7 @@ def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(ti
 
 
 def test_console_metrics_all_brings_back_every_log_as_a_dictionary(tiny_model_dir, tmp_path):
-    result = launch("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "run"),
-                    *SHORT_RUN, "--console_metrics", "all", "--report_to", "none")
+    result = run_script("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "run"),
+                        *SHORT_RUN, "--console_metrics", "all", "--report_to", "none")
     assert_succeeded(result)
     assert len(re.findall(r"^\{'loss': .*'reward': ", result.stdout, flags=re.MULTILINE)) == 3
