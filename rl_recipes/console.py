@@ -140,6 +140,14 @@ def quiet_library_warnings() -> None:
         "ignore", message=r"`gradient_checkpointing_(enable|disable)` is deprecated", category=FutureWarning,
         module=r"transformers\.modeling_utils",
     )
+    # TRL's configs default the deprecated `gradient_checkpointing` to True, and transformers 5 warns whenever that
+    # name is set while `activation_checkpointing` is not (transformers/training_args.py). A recipe that leaves both
+    # unset gets the warning for a name it never wrote; one that writes the old name has it renamed by
+    # rl_recipes.arguments before transformers sees it.
+    warnings.filterwarnings(
+        "ignore", message=r"`gradient_checkpointing` is deprecated", category=FutureWarning,
+        module=r"transformers\.training_args",
+    )
     # DeepSpeed, pinned for the ZeRO launch paths, is imported by the libraries whenever it is installed,
     # and on a machine without a GPU it logs that it falls back to its CPU accelerator
     # (deepspeed/accelerator/real_accelerator.py): true, and nothing to act on for a CPU recipe.

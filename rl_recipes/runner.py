@@ -112,10 +112,12 @@ def parse_args(config_class, default_config: Path, argv: list[str] | None = None
     bf16 follows `rl_recipes.precision`: on a run that trains on the CPU, left unset it becomes float32
     with one line, and asked for it stops the run with one line."""
     from rl_recipes.arguments import RecipeParser
+    from rl_recipes.console import quiet_library_warnings
     from rl_recipes.precision import (
         BF16_UNSUPPORTED, bf16_fallback_notice, bf16_left_to_default, bf16_refusal, say_once, trains_on_cpu,
     )
 
+    quiet_library_warnings()  # before the configs are built: some of their defaults warn
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--config" not in argv:
         argv = ["--config", str(default_config), *argv]

@@ -60,7 +60,7 @@ class EvaluateArguments:
         metadata={"help": "Prompts: a Hub data set, a local data set directory or a .jsonl/.json/.csv/.parquet/.txt file."},
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Configuration of a Hub data set."})
-    dataset_split: str = field(default="test", metadata={"help": "Split of a Hub data set (a local file is read whole)."})
+    dataset_split: str = field(default="test", metadata={"help": "Split of a Hub data set or of a local data set directory (a local file is read whole)."})
     prompt_column: str = field(default="prompt", metadata={"help": "Column holding the prompts."})
     conversational: bool = field(
         default=False, metadata={"help": "Send text prompts as a user message through the chat template, as in the recipes."}

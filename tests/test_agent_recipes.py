@@ -45,17 +45,6 @@ def test_the_vault_recipe_trains_an_agent_and_shows_tools_transcripts_and_held_o
     assert (output_dir / "curves.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("script", ["grpo.py", "reinforce.py"])
-def test_the_same_agent_yaml_runs_under_grpo_and_reinforce(tool_model_dir, tmp_path, script):
-    # GRPOTrainer runs tools itself (TRL's own loop); our REINFORCE runs them as our RLOO does.
-    output_dir = tmp_path / script
-    result = run_script(script, "--config", str(CALCULATOR), "--model_name_or_path", str(tool_model_dir),
-                        "--output_dir", str(output_dir), *QUICK, *NO_EVALUATION)
-    assert_succeeded(result)
-    steps = [entry for entry in history(output_dir) if "reward" in entry]
-    assert len(steps) == 2 and "tools/call_frequency" in steps[0]
-
-
 def test_an_agent_trains_a_lora_adapter(tool_model_dir, tmp_path):
     output_dir = tmp_path / "lora"
     result = run_script("rloo.py", "--config", str(CALCULATOR), "--model_name_or_path", str(tool_model_dir),

@@ -111,6 +111,21 @@ def test_only_the_deprecation_that_trl_triggers_is_silenced():
     assert messages[1] == "`is_gradient_checkpointing` is deprecated here too"
 
 
+def test_trls_default_for_the_deprecated_checkpointing_name_is_quiet_and_still_applies(tmp_path):
+    from trl import RLOOConfig
+
+    from rl_recipes.console import quiet_library_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        RLOOConfig(output_dir=str(tmp_path), report_to="none", bf16=False)  # TRL's default gradient_checkpointing=True
+        quiet_library_warnings()
+        config = RLOOConfig(output_dir=str(tmp_path), report_to="none", bf16=False)
+    deprecations = [str(w.message) for w in caught if "`gradient_checkpointing` is deprecated" in str(w.message)]
+    assert len(deprecations) == 1  # before the filter only
+    assert config.activation_checkpointing is True  # the default still applies; only the notice is gone
+
+
 def test_trls_switching_activation_checkpointing_off_around_its_no_grad_passes_is_quiet():
     from transformers import LlamaConfig, LlamaForCausalLM
     from trl.models.utils import disable_gradient_checkpointing

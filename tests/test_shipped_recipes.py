@@ -96,6 +96,9 @@ def test_shipped_recipe_parses_and_trains_on_stand_ins(recipe_path, stand_ins, t
 
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     step = next(entry for entry in history if "reward" in entry)
+    if recipe.get("tools") or recipe.get("environment_factory"):
+        # An agent recipe under its script (RLOO, REINFORCE, or TRL's GRPOTrainer): its rollouts went through tools.
+        assert "tools/call_frequency" in step and math.isfinite(step["tools/call_frequency"])
     environment = recipe.get("environment_factory")
     for name in [*recipe["reward_funcs"], *([environment.rsplit(".", 1)[1]] if environment else [])]:
         # Each reward scored at least one sample: math_accuracy found its answers, the reward model loaded. (TRL logs
