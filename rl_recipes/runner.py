@@ -334,12 +334,13 @@ def resolve_agent(script_args: RecipeArguments, reward_funcs: list) -> dict:
     if script_args.tool_call_timeout < 0:
         raise RecipeError(f"tool_call_timeout is {script_args.tool_call_timeout}: give seconds, or 0 for no limit.")
     agent = {"tools": [with_time_limit(tool, script_args.tool_call_timeout) for tool in resolve_tools(script_args.tools)]}
+    scored_by_environment = False
     if script_args.environment_factory:
         factory = resolve_environment(script_args.environment_factory)
         agent["environment_factory"] = time_limited_environment(factory, script_args.tool_call_timeout)
-    environment = agent.get("environment_factory")
-    scored_by_environment = environment is not None and callable(
-        getattr(environment if inspect.isclass(environment) else type(environment()), "get_reward", None))
+        # Read from the user's factory, not the time-limited wrapper, so a class need not be instantiated here.
+        environment_class = factory if inspect.isclass(factory) else type(factory())
+        scored_by_environment = callable(getattr(environment_class, "get_reward", None))
     if not reward_funcs and not scored_by_environment:
         raise RecipeError("reward_funcs is empty and no environment get_reward scores the rollouts: name a reward, "
                           "or give the environment a get_reward method.")
