@@ -13,3 +13,12 @@ from pathlib import Path
 
 # The checkout's root: the default model is built under it and the shipped recipes name paths from it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipe_script(config: Path) -> str:
+    """The script a shipped recipe YAML runs under, from its file name: a name containing `reinforce` runs
+    `reinforce.py`, one containing `grpo` runs `grpo.py`, any other `rloo.py` (RLOO and leave-one-out PPO)."""
+    for algorithm in ("reinforce", "grpo"):
+        if algorithm in Path(config).stem:
+            return f"{algorithm}.py"
+    return "rloo.py"

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from datasets import Dataset
 
+from rl_recipes import recipe_script
 from tests.conftest import REPO_ROOT
 from tests.stand_ins import build_causal_lm, build_classifier
 
@@ -53,11 +54,6 @@ def stand_ins(tmp_path_factory, tiny_model_dir, tool_model_dir) -> dict[str, str
     return paths
 
 
-def script_for(recipe: Path) -> str:
-    for algorithm in ("reinforce", "grpo"):
-        if algorithm in recipe.stem:
-            return f"{algorithm}.py"
-    return "rloo.py"
 
 
 def stand_in_flags(recipe: dict, stand_ins: dict[str, str]) -> list[str]:
@@ -88,9 +84,9 @@ def test_shipped_recipe_parses_and_trains_on_stand_ins(recipe_path, stand_ins, t
         "--disable_tqdm", "true",
     ]
     monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.setattr(sys, "argv", [script_for(recipe_path), *argv])
+    monkeypatch.setattr(sys, "argv", [recipe_script(recipe_path), *argv])
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    runpy.run_path(str(REPO_ROOT / "recipes" / script_for(recipe_path)), run_name="__main__")
+    runpy.run_path(str(REPO_ROOT / "recipes" / recipe_script(recipe_path)), run_name="__main__")
     # The recipe's signal handling lasts as long as its training: pytest's own is back.
     assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
 
