@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,9 +186,13 @@ class Run:
         self.log.close()
 
 
+def threads_per_run(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def run_all(planned: list[tuple[Arm, int, Path]], args: CompareArguments, progress) -> None:
     """Run every (arm, seed, run directory), `args.jobs` at a time; the first failure stops the others and the sweep."""
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = threads_per_run(args.jobs)
     waiting, running = list(planned), []
     try:
         while waiting or running:
@@ -267,8 +272,8 @@ def agent_run_summary(run_dir: Path, arm: Arm, window: int) -> dict:
     curve = [(arm.generations_at(entry["step"]), entry["eval_reward"]) for entry in history if "eval_reward" in entry]
     last = records[-window:]
     successful = [record["completion"] for record in last if record["reward"] >= SUCCESS]
-    strategies = [strategy(record["completion"]) for record in last]
-    top, top_count = max(((s, strategies.count(s)) for s in set(strategies)), key=lambda pair: pair[1])
+    # The most frequent strategy; of equally frequent ones, the first seen.
+    top, top_count = Counter(strategy(record["completion"]) for record in last).most_common(1)[0]
     # The step logs of the batches the window's rollouts came from (a reused batch logs no reward of its own).
     last_batches = [entry for entry in history if "reward" in entry and "eval_reward" not in entry][-(window // arm.batch):]
     return {
@@ -500,7 +505,7 @@ def summarise(arm: Arm, run_dir: Path, args: CompareArguments, max_reward: float
     return single_turn_run_summary(run_dir, max_reward, args.window)
 
 
-def check_arms(arms: list[Arm], args: CompareArguments) -> dict[str, list[Arm]]:
+def check_arms(arms: list[Arm], args: CompareArguments, eval_every_given: bool) -> dict[str, list[Arm]]:
     """The arms grouped by task, each group comparable; a one-line error otherwise."""
     tasks: dict[str, list[Arm]] = {}
     for arm in arms:
@@ -521,6 +526,12 @@ def check_arms(arms: list[Arm], args: CompareArguments) -> dict[str, list[Arm]]:
         if args.generations % arm.batch:
             sys.exit(f"error: --generations {args.generations} is not a whole number of {arm.label}'s batches of "
                      f"{arm.batch}: give a multiple of {arm.batch}.")
+        if not arm.agent and eval_every_given:
+            sys.exit(f"error: --eval_every sets when agent recipes are scored on held-out tasks, and {arm.label} is "
+                     "single-turn (read from its rewards): leave --eval_every out.")
+        if arm.agent and (args.window % arm.batch or not arm.batch <= args.window <= args.generations):
+            sys.exit(f"error: --window {args.window} must be whole batches of {arm.label}'s {arm.batch} rollouts, "
+                     f"at most --generations {args.generations}: the end figures are read from whole batches.")
         if arm.agent and (not args.eval_every or args.eval_every % arm.batch or args.generations % args.eval_every):
             sys.exit(f"error: --eval_every must be a multiple of {arm.label}'s batch of {arm.batch} that divides "
                      f"--generations {args.generations}, so every run is scored at the same rollouts and at its end.")
@@ -530,6 +541,7 @@ def check_arms(arms: list[Arm], args: CompareArguments) -> dict[str, list[Arm]]:
 def main() -> None:
     (args,) = HfArgumentParser(CompareArguments).parse_args_into_dataclasses()
     study = STUDIES[args.study]
+    eval_every_given = args.eval_every is not None
     args.configs = args.configs or list(study.configs)
     for key in ("generations", "window", "eval_every"):
         if getattr(args, key) is None:
@@ -545,7 +557,7 @@ def main() -> None:
         args.model_name_or_path = str(Path(args.model_name_or_path).resolve())
     overrides = {k: getattr(args, k) for k in ("model_name_or_path", "max_completion_length") if getattr(args, k) is not None}
     arms = [load_arm(config, overrides) for config in args.configs]
-    tasks = check_arms(arms, args)
+    tasks = check_arms(arms, args, eval_every_given)
     output_dir = Path(args.output_dir).resolve()
     if output_dir.is_dir() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
         sys.exit(f"error: {output_dir} already holds files: pass another --output_dir, or --overwrite_output_dir true.")
@@ -571,7 +583,7 @@ def main() -> None:
             results[task][arm.name]["summary"] = agent_arm_summary(runs) if arm.agent else single_turn_arm_summary(runs)
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = threads_per_run(args.jobs)
     if single_turn:
         # A single-turn sweep is one task: its table, plot and JSON keep the a-word experiment's form.
         (task_results,) = results.values()

@@ -11,7 +11,6 @@ import math
 import runpy
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
