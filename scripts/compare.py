@@ -1,7 +1,7 @@
 """Compare recipes on one task or several: several seeds each, the same budget of generations, one plot.
 
     python scripts/compare.py                                   # REINFORCE vs RLOO on the a-word task (about 18 minutes on 2 cores)
-    python scripts/compare.py --study agents --jobs 2           # five algorithms on the two tool tasks (about 75 minutes)
+    python scripts/compare.py --study agents --jobs 2           # five algorithms on the two tool tasks (about 65 minutes)
     python scripts/compare.py --configs recipes/configs/a_words/reinforce.yaml recipes/configs/a_words/rloo.yaml \\
         --seeds 0 1 --generations 300 --output_dir outputs/my_sweep
 
@@ -29,7 +29,6 @@ rollouts hold (`agent_run_summary`). Written to `output_dir`:
 import json
 import math
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -92,6 +91,9 @@ class CompareArguments:
     jobs: int = field(default=1, metadata={"help": "Runs at a time; each gets an equal share of the CPU cores."})
     output_dir: str = field(default="outputs/compare", metadata={"help": "Where runs, plot and table go."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow an output directory with files in it."})
+    resume: bool = field(
+        default=False, metadata={"help": "Keep the runs the output directory already holds finished with this budget, "
+                                         "run only the others, and make the tables anew from all of them."})
     model_name_or_path: str | None = field(default=None, metadata={"help": "Override every recipe's model."})
     max_completion_length: int | None = field(default=None, metadata={"help": "Override every recipe's length."})
 
@@ -215,6 +217,15 @@ def run_all(planned: list[tuple[Arm, int, Path]], args: CompareArguments, progre
             run.stop()
 
 
+def finished(run_dir: Path, generations: int) -> bool:
+    """Whether `run_dir` holds a run that ended and logged `generations` generations."""
+    try:
+        records, history = read_run(run_dir)
+    except (OSError, ValueError):
+        return False
+    return len(records) == generations and any("train_runtime" in entry for entry in history)
+
+
 def train_seconds(history: list[dict]) -> float:
     return next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
 
@@ -247,10 +258,9 @@ def single_turn_run_summary(run_dir: Path, max_reward: float, window: int) -> di
 
 
 def strategy(transcript: str) -> str:
-    """A rollout's strategy: the tools it called, in order, with their argument names, then its answer with
-    every number masked. Tool results are left out (the environment writes them), so two rollouts on
-    different tasks that did the same thing have the same strategy:
-    `multiply(a, b) > add(a, b) > The answer is #.`"""
+    """A rollout's strategy: the tools it called, in order, with their argument names, and `answer` where it
+    wrote text. Values, tool results and the wording of the text are left out, so two rollouts on different
+    tasks that took the same steps have the same strategy: `multiply(a, b) > add(a, b) > answer`."""
     steps = []
     for message in json.loads(transcript):
         if message["role"] != "assistant":
@@ -261,7 +271,7 @@ def strategy(transcript: str) -> str:
             names = ", ".join(sorted(arguments)) if isinstance(arguments, dict) else "?"
             steps.append(f"{function['name']}({names})")
         if (message.get("content") or "").strip():
-            steps.append(re.sub(r"\d+", "#", message["content"].strip()))
+            steps.append("answer")
     return " > ".join(steps) or "(nothing)"
 
 
@@ -426,6 +436,8 @@ def agent_table(results: dict, args: CompareArguments) -> str:
             else:
                 figure = s[name]
                 cells.append(f"**{form.format(figure['median'])}** ({form.format(figure['min'])}-{form.format(figure['max'])})")
+                if name == "top_strategy_share":
+                    cells[-1] += f", {s['runs_fixated']}/{len(arm_results['runs'])} runs fixated"
         lines.append(f"| **{arm}** | median (range) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -487,7 +499,7 @@ def agent_report(tasks: dict, arms: list[Arm], args: CompareArguments, threads: 
         f"Success: a rollout earns the full reward of {SUCCESS:g}. Held-out success: the trainer's `eval_reward`, one "
         "rollout of every test task. Rollouts to 90%: the first evaluation at 90% held-out success. Training success, "
         f"tool use and transcripts: the last {args.window} training rollouts (tool use as the trainer logs it). A "
-        "strategy is a transcript with its values masked (tools called, argument names, answer with numbers as #); "
+        "strategy is the tools a rollout called, in order, with their argument names, and `answer` where it wrote text; "
         f"a run fixated when one strategy is at least {FIXATION_SHARE:.0%} of its last rollouts. Train time: the "
         "trainer's own runtime, evaluations included.",
         "",
@@ -529,6 +541,10 @@ def check_arms(arms: list[Arm], args: CompareArguments, eval_every_given: bool) 
         if not arm.agent and eval_every_given:
             sys.exit(f"error: --eval_every sets when agent recipes are scored on held-out tasks, and {arm.label} is "
                      "single-turn (read from its rewards): leave --eval_every out.")
+        if arm.agent and not (arm.settings.get("dataset_test_split") and arm.settings.get("eval_strategy") == "steps"
+                              and arm.settings.get("eval_on_start")):
+            sys.exit(f"error: {arm.label} is read from its held-out success, so its YAML needs dataset_test_split, "
+                     "eval_strategy: steps and eval_on_start: true, as the shipped agent recipes have.")
         if arm.agent and (args.window % arm.batch or not arm.batch <= args.window <= args.generations):
             sys.exit(f"error: --window {args.window} must be whole batches of {arm.label}'s {arm.batch} rollouts, "
                      f"at most --generations {args.generations}: the end figures are read from whole batches.")
@@ -559,8 +575,9 @@ def main() -> None:
     arms = [load_arm(config, overrides) for config in args.configs]
     tasks = check_arms(arms, args, eval_every_given)
     output_dir = Path(args.output_dir).resolve()
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
-        sys.exit(f"error: {output_dir} already holds files: pass another --output_dir, or --overwrite_output_dir true.")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (args.overwrite_output_dir or args.resume):
+        sys.exit(f"error: {output_dir} already holds files: pass another --output_dir, --resume true to keep its "
+                 "finished runs, or --overwrite_output_dir true.")
     os.chdir(REPO_ROOT)  # recipes name their model and prompts relative to the repository root
     for model in {arm.settings["model_name_or_path"] for arm in arms}:
         ensure_embedded_model(model)
@@ -572,8 +589,11 @@ def main() -> None:
                                  arm.settings["max_completion_length"])
 
     planned = [(arm, seed, output_dir / arm.label / f"seed-{seed}") for arm in arms for seed in args.seeds]
-    with tqdm(total=len(planned) * args.generations, unit="gen", desc="sweep") as progress:
-        run_all(planned, args, progress)
+    to_run = [run for run in planned if not (args.resume and finished(run[2], args.generations))]
+    if len(to_run) < len(planned):
+        print(f"resuming: {len(planned) - len(to_run)} of {len(planned)} runs already finished in {output_dir}")
+    with tqdm(total=len(to_run) * args.generations, unit="gen", desc="sweep") as progress:
+        run_all(to_run, args, progress)
 
     results = {task: {arm.name: {"runs": [summarise(arm, run_dir, args, max_reward) for a, _, run_dir in planned if a is arm]}
                       for arm in group} for task, group in tasks.items()}

@@ -81,12 +81,12 @@ def test_a_strategy_is_the_transcript_with_its_values_masked():
     strategy = load_compare().strategy
     one = transcript(("multiply", {"a": 6, "b": 63}, "378"), ("add", {"b": 56, "a": 378}, "434"), "The answer is 434.")
     other_task = transcript(("multiply", {"a": 2, "b": 3}, "6"), ("add", {"a": 6, "b": 1}, "7"), "The answer is 7.")
-    assert strategy(one) == strategy(other_task) == "multiply(a, b) > add(a, b) > The answer is #."
+    assert strategy(one) == strategy(other_task) == "multiply(a, b) > add(a, b) > answer"
     assert strategy(transcript(("add", {"a": 1, "b": 2}, "3"), ("multiply", {"a": 3, "b": 4}, "12"), "The answer is 12.")) \
         != strategy(one)  # the order of the calls is part of the strategy
-    assert strategy(transcript("The answer is 44.")) == "The answer is #."
+    assert strategy(transcript("The answer is 44.")) == strategy(transcript("I could not open it.")) == "answer"
     assert strategy(transcript(("read_drawer", {"drawer": 4}, "548"), ("unlock", {"code": 548}, "open"))) == \
-        "read_drawer(drawer) > unlock(code)"
+        "read_drawer(drawer) > unlock(code)"  # ended without a word
 
 
 def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_runs(tool_model_dir, tmp_path):
