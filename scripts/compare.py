@@ -79,15 +79,15 @@ FIXATION_SHARE = 0.9
 class CompareArguments:
     study: str = field(default="a_words", metadata={"help": "Named sweep whose recipes and budget are the defaults.",
                                                     "choices": list(STUDIES)})
-    configs: list[str] | None = field(default=None, metadata={"help": "Recipe YAMLs to compare (default: the study's)."})
+    configs: list[str] | None = field(default=None, metadata={"help": "Recipe YAMLs to compare; none given: the study's."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3], metadata={"help": "Seeds; every recipe runs each."})
     generations: int | None = field(
-        default=None, metadata={"help": "Budget of generations (completions, or rollouts for an agent task) per run "
-                                        "(default: the study's)."})
+        default=None, metadata={"help": "Budget of generations (completions, or rollouts for an agent task) per run; "
+                                        "none given: the study's."})
     window: int | None = field(
-        default=None, metadata={"help": "Last generations the final figures are read from (default: the study's)."})
+        default=None, metadata={"help": "Last generations the final figures are read from; none given: the study's, at most the budget."})
     eval_every: int | None = field(
-        default=None, metadata={"help": "Agent tasks: generations between held-out evaluations (default: the study's)."})
+        default=None, metadata={"help": "Agent tasks: generations between held-out evaluations; none given: the study's."})
     jobs: int = field(default=1, metadata={"help": "Runs at a time; each gets an equal share of the CPU cores."})
     output_dir: str = field(default="outputs/compare", metadata={"help": "Where runs, plot and table go."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow an output directory with files in it."})
@@ -369,7 +369,8 @@ def plot_agents(tasks: dict, seeds: list[int], path: Path) -> None:
                     markersize=3, label=arm)
             ax.fill_between(rollouts, [min(v) for v in by_point], [max(v) for v in by_point], color=colour, alpha=0.15)
         ax.axhline(0.9, color="black", linestyle="--", linewidth=1, label="90% success")
-        ax.set_title(f"{task}: held-out success, median and range over {len(seeds)} seeds")
+        over = f"median and range over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
+        ax.set_title(f"{task}: held-out success, {over}")
         ax.set_xlabel("rollouts sampled")
         ax.set_ylabel("held-out success rate")
         ax.set_ylim(0, 1)
@@ -550,7 +551,7 @@ def check_arms(arms: list[Arm], args: CompareArguments, eval_every_given: bool) 
                      f"at most --generations {args.generations}: the end figures are read from whole batches.")
         if arm.agent and (not args.eval_every or args.eval_every % arm.batch or args.generations % args.eval_every):
             sys.exit(f"error: --eval_every must be a multiple of {arm.label}'s batch of {arm.batch} that divides "
-                     f"--generations {args.generations}, so every run is scored at the same rollouts and at its end.")
+                     f"--generations {args.generations}, so every run is scored at the same rollouts and at its end (--eval_every {arm.batch} always is).")
     return tasks
 
 
@@ -559,16 +560,13 @@ def main() -> None:
     study = STUDIES[args.study]
     eval_every_given = args.eval_every is not None
     args.configs = args.configs or list(study.configs)
-    for key in ("generations", "window", "eval_every"):
+    for key in ("generations", "eval_every"):
         if getattr(args, key) is None:
             setattr(args, key, getattr(study, key))
+    if args.window is None:  # the study's, or the whole budget when a smaller one is given
+        args.window = min(study.window, args.generations)
     if args.jobs < 1:
         sys.exit(f"error: --jobs is {args.jobs}: give 1 or more runs at a time.")
-    from tqdm.auto import tqdm
-    from transformers import AutoTokenizer
-
-    from rewards.a_words import max_a_words
-
     if args.model_name_or_path and Path(args.model_name_or_path).exists():
         args.model_name_or_path = str(Path(args.model_name_or_path).resolve())
     overrides = {k: getattr(args, k) for k in ("model_name_or_path", "max_completion_length") if getattr(args, k) is not None}
@@ -578,6 +576,11 @@ def main() -> None:
     if output_dir.is_dir() and any(output_dir.iterdir()) and not (args.overwrite_output_dir or args.resume):
         sys.exit(f"error: {output_dir} already holds files: pass another --output_dir, --resume true to keep its "
                  "finished runs, or --overwrite_output_dir true.")
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    from rewards.a_words import max_a_words
+
     os.chdir(REPO_ROOT)  # recipes name their model and prompts relative to the repository root
     for model in {arm.settings["model_name_or_path"] for arm in arms}:
         ensure_embedded_model(model)
