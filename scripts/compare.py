@@ -71,7 +71,7 @@ STUDIES = {
 }
 # A rollout succeeded when it earned the tool tasks' full reward of 1.
 SUCCESS = 1.0
-# A run fixated when one strategy (a transcript with its values masked) is at least this share of its last rollouts.
+# A run fixated when one strategy (`strategy`) is at least this share of its last rollouts.
 FIXATION_SHARE = 0.9
 
 
@@ -152,11 +152,10 @@ class Run:
 
     def __init__(self, arm: Arm, seed: int, run_dir: Path, args: CompareArguments, threads: int):
         self.arm, self.seed, self.run_dir, self.generated = arm, seed, run_dir, 0
-        self.steps = arm.steps_for(args.generations)
         command = [
             sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
             str(arm.script), "--config", str(arm.config), "--seed", str(seed), "--output_dir", str(run_dir),
-            "--max_steps", str(self.steps), "--save_completions", "true", "--overwrite_output_dir", "true",
+            "--max_steps", str(arm.steps_for(args.generations)), "--save_completions", "true", "--overwrite_output_dir", "true",
             "--save_strategy", "no", "--report_to", "none",
         ]
         for key in ("model_name_or_path", "max_completion_length"):
@@ -617,8 +616,11 @@ def main() -> None:
         plot_agents(results, args.seeds, output_dir / "success_vs_rollouts.png")
         (output_dir / "results.md").write_text(agent_report(results, arms, args, threads))
         table = "\n\n".join(agent_table(task_results, args) for task_results in results.values())
-    serialisable = {task: {arm: {"summary": r["summary"], "runs": [{k: v for k, v in run.items() if k != "curve" or arms[0].agent}
-                                                                    for run in r["runs"]]}
+    def for_json(run: dict) -> dict:
+        # A single-turn curve has a point per generation and stays out; an agent curve, a point per evaluation, stays in.
+        return {k: v for k, v in run.items() if k != "curve"} if single_turn else run
+
+    serialisable = {task: {arm: {"summary": r["summary"], "runs": [for_json(run) for run in r["runs"]]}
                            for arm, r in task_results.items()} for task, task_results in results.items()}
     if single_turn:
         serialisable = serialisable[arms[0].task]
