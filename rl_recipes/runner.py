@@ -85,10 +85,11 @@ class RecipeArguments(ScriptArguments):
         metadata={"help": "Tools the model may call, as in TRL's GRPOTrainer: names of shipped tools (add, subtract, multiply) or "
                           "dotted paths package.module.function to your own (type hints and an Args: docstring)."},
     )
-    environment_factory: str | None = field(
+    environment_factory: dict | str | None = field(
         default=None,
         metadata={"help": "Dotted path of an environment class, as in TRL's GRPOTrainer: one instance per rollout, "
-                          "reset(**row) per task, its public methods as tools, an optional get_reward()."},
+                          "reset(**row) per task, its public methods as tools, an optional get_reward(). Or several, "
+                          "by name (in YAML a mapping, on the command line JSON), picked by each row's `environment` column."},
     )
     tool_call_timeout: float = field(
         default=10.0,
@@ -264,31 +265,40 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     check_console_metrics(script_args.console_metrics)
     check_model_source(model_args.model_name_or_path)
     check_quantization(model_args)
-    agent = resolve_agent(script_args, reward_funcs)
+    agent = resolve_agent(script_args, reward_funcs, trainer_class)
     prompt_source = {
         "config": script_args.dataset_config,
         "prompt_column": script_args.prompt_column,
         "conversational": script_args.conversational,
         "system_prompt": script_args.system_prompt,
+        "environment_prompts": bool(script_args.environment_factory),
     }
-    dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_train_split, **prompt_source)
+    if script_args.dataset_name is None and script_args.environment_factory:
+        dataset = environment_owned_prompts(script_args, training_args)
+    else:
+        dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_train_split,
+                               split_setting="dataset_train_split", **prompt_source)
     eval_dataset = None  # as in TRL's scripts, dataset_test_split is read only when the run evaluates
     if training_args.eval_strategy != "no":
-        eval_dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_test_split, **prompt_source)
+        eval_dataset = load_prompts(script_args.dataset_name, split=script_args.dataset_test_split,
+                                    split_setting="dataset_test_split", **prompt_source)
     splits = {script_args.dataset_train_split: dataset, script_args.dataset_test_split: eval_dataset}
     for prompts in filter(None, splits.values()):
         check_reward_settings(reward_funcs, script_args.reward_funcs, prompts.column_names)
-    if agent:
-        check_agent_prompts(dataset)
+        if agent:
+            check_agent_prompts(prompts, script_args.environment_factory)
     ensure_embedded_model(model_args.model_name_or_path)
     processing_class = load_processing_class(model_args, training_args)
     if agent:
         check_tool_chat_template(processing_class, model_args.model_name_or_path)
     for split, prompts in splits.items():
-        if prompts is not None:
-            check_prompts_fit(prompts["prompt"], tokenizer_of(processing_class), model_context_length(model_args, training_args),
+        if prompts is None:
+            continue
+        # An agent's prompts are measured with the tools listed, as the model sees them (per environment, rows by rows).
+        for tools, rows in offered_tools(script_args, prompts):
+            check_prompts_fit(rows["prompt"], tokenizer_of(processing_class), model_context_length(model_args, training_args),
                               training_args.max_completion_length, f"{script_args.dataset_name} (split '{split}')",
-                              training_args.chat_template_kwargs)
+                              training_args.chat_template_kwargs, tools)
     dataset = repeat_to_fill(dataset, rows_per_generation_batch(training_args))
     prepare_output_dir(script_args, training_args)
     if notice := half_precision_notice(model_args, training_args):
@@ -324,34 +334,115 @@ def build_trainer(trainer_class, script_args: RecipeArguments, training_args, mo
     return trainer
 
 
-def resolve_agent(script_args: RecipeArguments, reward_funcs: list) -> dict:
-    """The trainer's `tools` and `environment_factory` (TRL's GRPOTrainer arguments), checked and each call bounded by
-    `tool_call_timeout`; empty for a single-turn recipe."""
+def resolve_agent(script_args: RecipeArguments, reward_funcs: list, trainer_class) -> dict:
+    """The trainer's `tools` and `environment_factory` (TRL's GRPOTrainer arguments), checked, with the time limit of
+    each call (`tool_call_timeout`); empty for a single-turn recipe. Our agent trainers run the calls under the limit
+    themselves; for TRL's GRPOTrainer, each tool is wrapped in it."""
+    from trl import RLOOTrainer
+
     from rl_recipes.agents.tools import resolve_environment, resolve_tools, time_limited_environment, with_time_limit
 
     if not script_args.tools and not script_args.environment_factory:
         return {}
     if script_args.tool_call_timeout < 0:
         raise RecipeError(f"tool_call_timeout is {script_args.tool_call_timeout}: give seconds, or 0 for no limit.")
-    agent = {"tools": [with_time_limit(tool, script_args.tool_call_timeout) for tool in resolve_tools(script_args.tools)]}
+    timeout = script_args.tool_call_timeout
+    ours = issubclass(trainer_class, RLOOTrainer)
+    tools = resolve_tools(script_args.tools)
+    agent = {"tools": tools, "tool_call_timeout": timeout} if ours else \
+        {"tools": [with_time_limit(tool, timeout) for tool in tools]}
     scored_by_environment = False
     if script_args.environment_factory:
-        factory = resolve_environment(script_args.environment_factory)
-        agent["environment_factory"] = time_limited_environment(factory, script_args.tool_call_timeout)
-        # Read from the user's factory, not the time-limited wrapper, so a class need not be instantiated here.
-        environment_class = factory if inspect.isclass(factory) else type(factory())
-        scored_by_environment = callable(getattr(environment_class, "get_reward", None))
+        factories = {name: resolve_environment(path) for name, path in environment_paths(script_args).items()}
+        # Read from the user's factories, not the time-limited wrappers, so a class need not be instantiated here.
+        scored_by_environment = any(callable(getattr(class_of(factory), "get_reward", None))
+                                    for factory in factories.values())
+        if not ours:
+            factories = {name: time_limited_environment(factory, timeout) for name, factory in factories.items()}
+        agent["environment_factory"] = factories if isinstance(script_args.environment_factory, dict) else factories[None]
     if not reward_funcs and not scored_by_environment:
         raise RecipeError("reward_funcs is empty and no environment get_reward scores the rollouts: name a reward, "
                           "or give the environment a get_reward method.")
     return agent
 
 
-def check_agent_prompts(dataset) -> None:
-    """Tools are listed, called and answered in chat turns: the prompts must be conversations."""
+def environment_paths(script_args: RecipeArguments) -> dict:
+    """The recipe's environments by name (None for the one of a single `environment_factory`), as dotted paths; a
+    mapping given as JSON on the command line is read here."""
+    import json
+
+    value = script_args.environment_factory
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = script_args.environment_factory = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise RecipeError(f"environment_factory is not valid JSON ({error}): give a dotted path, or a mapping "
+                              '\'{"game": "my_envs.Game", "shop": "my_envs.Shop"}\'.') from None
+    if isinstance(value, dict):
+        if not value or not all(isinstance(path, str) for path in value.values()):
+            raise RecipeError("environment_factory as a mapping names each environment's dotted path, such as "
+                              "{game: my_envs.Game, shop: my_envs.Shop}.")
+        return {str(name): path for name, path in value.items()}
+    return {None: value}
+
+
+def class_of(factory) -> type:
+    """The class of an environment factory's instances (a class, or a function returning an instance: one is made)."""
+    return factory if inspect.isclass(factory) else type(factory())
+
+
+def environment_owned_prompts(script_args: RecipeArguments, training_args):
+    """The rows of a run without a data set, whose environment supplies every prompt from `reset` (TRL's contract):
+    one generation batch of empty user messages, drawn again each step; `max_steps` says how long to train."""
+    from datasets import Dataset
+
+    from rl_recipes.data import EMPTY_PROMPT
+
+    if isinstance(script_args.environment_factory, dict):
+        raise RecipeError("Several environments (environment_factory as a mapping) need a data set whose `environment` "
+                          "column picks each row's: set dataset_name, or name one environment.")
+    if training_args.max_steps <= 0:
+        raise RecipeError("No data set: the environment's reset supplies the prompts, so the run has no epochs to "
+                          "count: set max_steps to the number of steps to train.")
+    return Dataset.from_dict({"prompt": [EMPTY_PROMPT] * rows_per_generation_batch(training_args)})
+
+
+def check_agent_prompts(dataset, environment_factory) -> None:
+    """Tools are listed, called and answered in chat turns: the prompts must be conversations. With several
+    environments, each row must name one of them in its `environment` column."""
     if isinstance(dataset[0]["prompt"], str):
         raise RecipeError("tools and environments need chat prompts, and these are plain text: set conversational true "
                           "(each text prompt becomes the user's message), or give a data set of message lists.")
+    if isinstance(environment_factory, dict):
+        if "environment" not in dataset.column_names:
+            raise RecipeError(f"environment_factory names several environments ({', '.join(environment_factory)}), and "
+                              "the data set has no `environment` column to pick each row's: add it.")
+        unknown = sorted({str(name) for name in dataset["environment"]} - set(map(str, environment_factory)))
+        if unknown:
+            raise RecipeError(f"Rows pick environment {', '.join(unknown)}, which environment_factory does not name "
+                              f"(it names {', '.join(environment_factory)}): fix the rows' `environment` or add it.")
+
+
+def offered_tools(script_args: RecipeArguments, dataset):
+    """(the JSON schemas of the tools a row is offered, those rows) for each group of rows offered the same tools: one
+    group, but for several environments, where each row's `environment` picks."""
+    from transformers.utils import get_json_schema
+
+    from rl_recipes.agents.tools import resolve_environment, resolve_tools, unbound_tools
+
+    if not script_args.tools and not script_args.environment_factory:
+        return [(None, dataset)]
+
+    standalone = [get_json_schema(tool) for tool in resolve_tools(script_args.tools)]
+    groups = []
+    for name, path in (environment_paths(script_args) if script_args.environment_factory else {None: None}).items():
+        schemas = list(standalone)
+        if path is not None:
+            schemas += [get_json_schema(method) for method in unbound_tools(class_of(resolve_environment(path)))]
+        rows = dataset if name is None else dataset.filter(lambda row: str(row["environment"]) == name)
+        if len(rows):
+            groups.append((schemas, rows))
+    return groups
 
 
 def agent_trainer_class(trainer_class):
@@ -521,15 +612,19 @@ def last_checkpoint(trainer) -> str:
 
 def train_and_save(trainer, script_args: RecipeArguments, stop) -> tuple[int, str | None]:
     """Train, then save and summarise: the exit status and a line for standard error, the same on every process."""
+    from rl_recipes.trainers.agents import ToolFault
     from rl_recipes.trainers.reward_guard import RewardFault
 
     try:
         trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
-    except RewardFault as fault:
+    except (RewardFault, ToolFault) as fault:  # raised on every process alike: they stop together
+        what = "the tool settings" if isinstance(fault, ToolFault) else "the reward"
         saved = "No step had completed, so nothing was saved"
         if trainer.state.global_step > 0:
             trainer._save_checkpoint(trainer.model, trial=None)  # the last completed step
-            saved = f"Saved {last_checkpoint(trainer)}; fix the reward and resume with --resume_from_checkpoint true"
+            saved = f"Saved {last_checkpoint(trainer)}; fix {what} and resume with --resume_from_checkpoint true"
+        if isinstance(fault, ToolFault):
+            return 1, f"error: {fault} {saved}."
         return 1, f"error: {fault}. {saved}, or set --reward_faults skip to train on without such samples."
     if stop.stopped_at_step is not None:
         return 128 + stop.received, (f"Stopped by signal {stop.received} after step {stop.stopped_at_step}; saved "

@@ -11,8 +11,9 @@ from pathlib import Path
 
 def strict_json(value, **kwargs) -> str:
     """`value` as JSON that every standard reader accepts: NaN and infinities, which JSON has no number for (Python
-    would write the bare tokens `NaN` and `Infinity`), become null, which is what they mean here: no value."""
-    return json.dumps(_finite_or_none(value), allow_nan=False, **kwargs)
+    would write the bare tokens `NaN` and `Infinity`), become null, which is what they mean here: no value. A value
+    JSON has no type for (a date in a tool's result rows, say) is written as its `str`."""
+    return json.dumps(_finite_or_none(value), allow_nan=False, **{"default": str, **kwargs})
 
 
 def _finite_or_none(value):

@@ -7,6 +7,7 @@
     python scripts/benchmark.py --scaling true                   # how cost grows with model size, length, generations
     python scripts/benchmark.py --generation_options true        # TRL's generation settings against the recipe's
     python scripts/benchmark.py --agent true                     # agent rollouts against single-turn generation
+    python scripts/benchmark.py --agent true --tool_latency 0.1  # ... and against TRL's loop, with tools that take 0.1 s
 
 In one process, one after another (so the machine's drift cancels in the ratios), on the same model,
 prompt, batch and completion length, it times:
@@ -54,6 +55,22 @@ With `--agent true` it times agent rollouts as the agent trainer runs them (`rec
 where the time goes (the model's generation, the tools, parsing the calls, rendering what follows a
 call, the rest), against single-turn generation of as many tokens per rollout on the same model and
 prompts, in the same run.
+
+With `--tool_latency SECONDS` as well (above 0), it times three contenders on the same model, the same
+batches of tasks and the same seed, each through its trainer's `_generate`:
+
+1. our agent trainer's rollouts with the tools as they are (the rollouts above: instant tools),
+2. the same trainer with every tool made to take SECONDS a call (`SlowTools`: it sleeps, as a call to
+   an HTTP API waits, then calls the tool; its name, signature and docstring are the tool's, so the
+   model is shown the same tool),
+3. TRL's own `GRPOTrainer` loop (`_generate`, which runs `_tool_call_loop`) with the same slow tools, built
+   as `recipes/grpo.py` builds it, from the same YAML (the keys GRPOConfig has: the same generations,
+   batch, completion length, tool-calling rounds, sampling settings).
+
+For each: seconds a batch, tool calls a rollout (the trainer's `tools/call_frequency`), and, for the
+slow ones, the slow calls a batch and the seconds a batch spent with at least one of them in flight
+(calls run one after another wait their sum; calls run together wait about their slowest); then our
+slow / instant ratio and TRL's slow / our slow.
 """
 
 import functools
@@ -65,6 +82,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -137,6 +155,18 @@ class BenchmarkArguments:
     agent_model: str = field(default=str(REPO_ROOT / "models" / "tiny-tools"),
                              metadata={"help": "Model of the agent mode (a tool-using one)."})
     agent_batch: int = field(default=64, metadata={"help": "Rollouts per batch in the agent mode (8 tasks x 8)."})
+    tool_latency: float = field(
+        default=0.0,
+        metadata={"help": "Agent mode: seconds every tool call takes (a sleep before the tool runs, as an HTTP API "
+                          "waits). Above 0, it also times our agent trainer with tools that slow and TRL's "
+                          "GRPOTrainer loop with the same slow tools, on the same tasks and seed (see above); keep it "
+                          "under the recipe's tool_call_timeout (10 s). 0: the agent rollouts alone."},
+    )
+    max_parallel_tool_calls: int = field(
+        default=0,
+        metadata={"help": "Agent mode: our agent trainer's max_parallel_tool_calls, where its config has that "
+                          "setting (TRL's GRPOTrainer has none). 0: the recipe's own."},
+    )
 
 
 PHASES = ("generation", "scoring", "update")
@@ -703,66 +733,240 @@ QUICK_SETTINGS = dict(steps=2, warmup_steps=1, completion_length=20, time_to_rew
                       scaling_models=["64x1", "64x2"], scaling_lengths=[10, 20], scaling_generations=[2, 4])
 
 
+AGENT_RECIPE = REPO_ROOT / "recipes" / "configs" / "calculator" / "rloo.yaml"
+# Settings that decide how a batch of rollouts is generated: the contenders of --tool_latency must agree on them.
+AGENT_GENERATION_SETTINGS = ("num_generations", "per_device_train_batch_size", "max_completion_length",
+                             "max_tool_calling_iterations", "temperature", "top_p", "top_k", "min_p",
+                             "repetition_penalty", "generation_kwargs", "chat_template_kwargs", "seed")
+# Goals an issue set for slow tools (reported, not asserted): our slow / instant at most, TRL slow / our slow at least.
+SLOW_TOOL_GOALS = {"ours_slow_vs_instant_at_most": 1.3, "trl_slow_vs_ours_slow_at_least": 5.0}
+
+
+class SlowTools:
+    """Tools that each take `latency` seconds a call, as an HTTP API does: a sleep, then the tool itself. Each call's
+    start and end are noted (from any thread: a trainer may run calls concurrently)."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+        self.calls: list[tuple[float, float]] = []
+        self._lock = threading.Lock()
+
+    def wrap(self, tool):
+        @functools.wraps(tool)  # the same name, signature and docstring: the model is shown the same tool
+        def slow(*args, **kwargs):
+            start = time.perf_counter()  # not the phase timer's clock: a worker thread has no GPU work to wait for
+            try:
+                time.sleep(self.latency)
+                return tool(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.calls.append((start, time.perf_counter()))
+
+        return slow
+
+    def take(self) -> tuple[int, float]:
+        """The calls since the last take, and the seconds during which at least one of them was running."""
+        with self._lock:
+            calls, self.calls = sorted(self.calls), []
+        waited, end = 0.0, -math.inf
+        for start, stop in calls:
+            waited += max(0.0, stop - max(start, end))
+            end = max(end, stop)
+        return len(calls), waited
+
+
+def agent_overrides(args: BenchmarkArguments, output_dir: str) -> list[str]:
+    """The agent mode's flags on top of the calculator recipe, for every trainer it builds: no evaluation."""
+    return [
+        "--model_name_or_path", args.agent_model, "--output_dir", output_dir, "--dtype", args.dtype,
+        "--bf16", str(args.dtype == "bfloat16").lower(), "--use_cpu", str(args.device == "cpu").lower(),
+        "--per_device_train_batch_size", str(args.agent_batch), "--eval_strategy", "no", "--eval_on_start", "false",
+    ]
+
+
+def parallel_tool_calls_override(args: BenchmarkArguments) -> list[str]:
+    """`--max_parallel_tool_calls` for our agent trainer; none for 0 (the recipe's own)."""
+    return ["--max_parallel_tool_calls", str(args.max_parallel_tool_calls)] if args.max_parallel_tool_calls else []
+
+
+def agent_batches(trainer, args: BenchmarkArguments) -> list[list]:
+    """The prompts of each batch (warm-up ones first): `args.agent_batch // k` tasks in the data set's order, each k
+    times, as the trainer's sampler repeats them."""
+    return [[row["prompt"] for row in rows] for rows in agent_row_batches(trainer, args)]
+
+
+def agent_row_batches(trainer, args: BenchmarkArguments) -> list[list[dict]]:
+    """The rows of each batch, as `agent_batches` orders them: what a training step takes (the rewards read the
+    other columns)."""
+    rows, k = list(trainer.train_dataset), trainer.num_generations
+    tasks = args.agent_batch // k
+    return [[row for row in rows[step * tasks:(step + 1) * tasks] for _ in range(k)]
+            for step in range(args.warmup_steps + args.steps)]
+
+
+def time_training_steps(trainer, args: BenchmarkArguments) -> float:
+    """Seconds a whole training step takes (the trainer's `training_step`: rollouts, rewards, advantages, the loss and
+    its backward pass) on the same batches, from the trainer's seed; the mean over the timed steps. The optimiser's
+    update is left out, so every step starts from the same weights."""
+    from transformers import set_seed
+
+    set_seed(trainer.args.seed)
+    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps  # train() sets it, per epoch
+    times = []
+    for step, rows in enumerate(agent_row_batches(trainer, args)):
+        start = time.perf_counter()
+        trainer.training_step(trainer.model, rows, None)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        if step >= args.warmup_steps:
+            times.append(time.perf_counter() - start)
+        trainer.model.zero_grad(set_to_none=True)
+    return statistics.fmean(times)
+
+
+def time_rollouts(trainer, batches: list[list], args: BenchmarkArguments, timer: PhaseTimer,
+                  slow: SlowTools | None = None) -> list[dict]:
+    """Each timed batch of rollouts through the trainer's own `_generate`, from the trainer's seed: its seconds, the
+    phases `timer` noted, model tokens and tool calls a rollout (the trainer's metrics), and the slow calls."""
+    from transformers import set_seed
+
+    set_seed(trainer.args.seed)  # every contender samples from the same state
+    steps = []
+    for step, prompts in enumerate(batches):
+        if slow:
+            slow.take()
+        timer.current = {}
+        start = timer.now()
+        trainer._generate(prompts)
+        total = timer.now() - start
+        metrics = trainer._metrics["train"]
+        # The trainers' own metrics: completion lengths in the model's tokens (tool results left out), calls a rollout.
+        record = {"total": total, "tokens": round(metrics["completions/mean_length"][-1] * len(prompts)),
+                  "tool_calls_per_rollout": metrics["tools/call_frequency"][-1], **timer.current}
+        if slow:
+            record["slow_calls"], record["tool_wait"] = slow.take()
+        if step >= args.warmup_steps:
+            steps.append(record)
+    return steps
+
+
+def rollout_summary(steps: list[dict]) -> dict:
+    """Means over the timed batches: seconds, tool calls a rollout, and with slow tools their calls and waiting."""
+    summary = {"seconds_per_batch": statistics.fmean(step["total"] for step in steps),
+               "tool_calls_per_rollout": statistics.fmean(step["tool_calls_per_rollout"] for step in steps)}
+    if "slow_calls" in steps[0]:
+        summary["slow_calls_per_batch"] = statistics.fmean(step["slow_calls"] for step in steps)
+        summary["tool_wait_s_per_batch"] = statistics.fmean(step["tool_wait"] for step in steps)
+    return summary
+
+
+def trl_grpo_trainer(args: BenchmarkArguments, output_dir: str):
+    """TRL's GRPOTrainer as `recipes/grpo.py` builds it, from the agent recipe's keys that GRPOConfig has (written
+    beside `output_dir`), with the agent mode's overrides; and the keys left out."""
+    import yaml
+    from trl import GRPOConfig, GRPOTrainer, ModelConfig
+
+    from rl_recipes.checks import setting_names
+    from rl_recipes.runner import RecipeArguments
+
+    recipe = yaml.safe_load(AGENT_RECIPE.read_text())
+    known = setting_names((RecipeArguments, GRPOConfig, ModelConfig)) | {"env"}
+    left_out = sorted(set(recipe) - known)
+    config = Path(output_dir).with_name(Path(output_dir).name + "-grpo.yaml")
+    config.write_text(yaml.safe_dump({key: value for key, value in recipe.items() if key in known}, sort_keys=False))
+    try:
+        trainer = quiet_recipe_trainer(GRPOConfig, GRPOTrainer, config, agent_overrides(args, output_dir))
+    finally:
+        config.unlink()
+    return trainer, left_out
+
+
+def use_grpo_tools(trainer, tools: list, rollouts: int) -> None:
+    """`tools` as a GRPOTrainer's tools, for batches of `rollouts` through `_generate` alone: the per-rollout tool
+    dictionaries are what TRL's `_generate_and_score_completions` builds before it (no environments here)."""
+    trainer.tools = trainer._standalone_tools = list(tools)
+    trainer._sync_tool_dicts = [{tool.__name__: tool for tool in tools} for _ in range(rollouts)]
+    trainer._async_tool_dicts = [{} for _ in range(rollouts)]
+
+
+def time_slow_tools(args: BenchmarkArguments, trainer, recipe_tools: list, batches: list[list],
+                    timer: PhaseTimer) -> dict:
+    """Our trainer with every tool taking `args.tool_latency` seconds a call, then TRL's GRPOTrainer loop with the
+    same slow tools, on the same batches; each summarised, with the settings they share and the keys GRPOConfig
+    left out."""
+    from rl_recipes.runner import end_together
+
+    slow = SlowTools(args.tool_latency)
+    trainer.tools = recipe_tools
+    ours_instant_step = time_training_steps(trainer, args)
+    trainer.tools = [slow.wrap(tool) for tool in recipe_tools]
+    ours = rollout_summary(time_rollouts(trainer, batches, args, timer, slow))
+    ours["seconds_per_step"] = time_training_steps(trainer, args)
+    with tempfile.TemporaryDirectory() as output_dir:
+        grpo, left_out = trl_grpo_trainer(args, output_dir)
+        differing = [name for name in AGENT_GENERATION_SETTINGS
+                     if getattr(grpo.args, name, None) != getattr(trainer.args, name, None)]
+        if differing:
+            sys.exit(f"error: TRL's GRPOTrainer would generate with other settings than ours: {', '.join(differing)}.")
+        use_grpo_tools(grpo, [slow.wrap(tool) for tool in grpo.tools], len(batches[0]))
+        grpo.model.train()
+        trl = rollout_summary(time_rollouts(grpo, batches, args, PhaseTimer(args.device), slow))
+        trl["seconds_per_step"] = time_training_steps(grpo, args)
+        end_together(grpo)
+    return {"ours_slow": ours, "trl_slow": trl, "ours_instant_seconds_per_step": ours_instant_step, "trl_left_out": left_out,
+            "shared_settings": {name: getattr(trainer.args, name, None) for name in AGENT_GENERATION_SETTINGS}}
+
+
 def run_agent(args: BenchmarkArguments, json_path: Path) -> None:
     """Agent rollouts through the agent trainer's own `_generate`, each phase timed, against single-turn generation
-    of as many tokens a rollout."""
+    of as many tokens a rollout; with `--tool_latency`, also with slow tools, ours against TRL's GRPOTrainer loop."""
     from trl import RLOOTrainer
 
     from rl_recipes.agents.rollout import ToolLoop
+    from rl_recipes.runner import end_together
     from rl_recipes.trainers.agents import AgentRLOOConfig
 
     ensure_embedded_model(args.agent_model)
+    slow_tools = None
     with tempfile.TemporaryDirectory() as output_dir:
-        overrides = [
-            "--model_name_or_path", args.agent_model, "--output_dir", output_dir, "--dtype", args.dtype,
-            "--bf16", str(args.dtype == "bfloat16").lower(), "--use_cpu", str(args.device == "cpu").lower(),
-            "--per_device_train_batch_size", str(args.agent_batch), "--eval_strategy", "no", "--eval_on_start", "false",
-        ]
-        trainer = quiet_recipe_trainer(AgentRLOOConfig, RLOOTrainer, REPO_ROOT / "recipes" / "configs" / "calculator" /
-                                       "rloo.yaml", overrides)
+        trainer = quiet_recipe_trainer(AgentRLOOConfig, RLOOTrainer, AGENT_RECIPE,
+                                       agent_overrides(args, output_dir) + parallel_tool_calls_override(args))
         timer = PhaseTimer(args.device)
         generate_turn = trainer._generate_single_turn
         trainer._generate_single_turn = timer.wrap("model", generate_turn)
         trainer.model.train()
-        trainer.tools = [timer.wrap("tools", tool) for tool in trainer.tools]
+        recipe_tools = list(trainer.tools)
+        trainer.tools = [timer.wrap("tools", tool) for tool in recipe_tools]
         parse, suffix = ToolLoop._parse, ToolLoop.tool_suffix_ids
         ToolLoop._parse = timer.wrap("parsing", parse)
         ToolLoop.tool_suffix_ids = timer.wrap("rendering", suffix)
-        rows = list(trainer.train_dataset)
-        k = trainer.num_generations
-        agent_steps, lengths = [], []
+        batches = agent_batches(trainer, args)
         try:
-            for step in range(args.warmup_steps + args.steps):
-                tasks = rows[step * (args.agent_batch // k):(step + 1) * (args.agent_batch // k)]
-                prompts = [task["prompt"] for task in tasks for _ in range(k)]
-                timer.current = {}
-                start = timer.now()
-                trainer._generate(prompts)
-                total = timer.now() - start
-                # The trainer's own metric: completion lengths in the model's tokens, tool results left out.
-                model_tokens = round(trainer._metrics["train"]["completions/mean_length"][-1] * len(prompts))
-                if step >= args.warmup_steps:
-                    agent_steps.append({"total": total, "tokens": model_tokens, **timer.current})
-                    lengths.append(model_tokens / len(prompts))
+            agent_steps = time_rollouts(trainer, batches, args, timer)
+            lengths = [step["tokens"] / len(batches[0]) for step in agent_steps]
             # Single turn: the same prompts, as many tokens a rollout, in one generation each.
             length = round(statistics.fmean(lengths))
+            saved = trainer.generation_config.max_new_tokens, trainer.generation_config.min_new_tokens
             trainer.generation_config.max_new_tokens = trainer.generation_config.min_new_tokens = length
             single_steps = []
-            for step in range(args.warmup_steps + args.steps):
-                tasks = rows[step * (args.agent_batch // k):(step + 1) * (args.agent_batch // k)]
-                prompt_ids, _, _ = trainer._tokenize_prompts([task["prompt"] for task in tasks for _ in range(k)])
+            for step, prompts in enumerate(batches):
+                prompt_ids, _, _ = trainer._tokenize_prompts(prompts)
                 start = timer.now()
                 completion_ids = generate_turn(prompt_ids, None, {})
                 if step >= args.warmup_steps:
                     single_steps.append({"total": timer.now() - start, "tokens": sum(map(len, completion_ids))})
+            trainer.generation_config.max_new_tokens, trainer.generation_config.min_new_tokens = saved
         finally:
             ToolLoop._parse, ToolLoop.tool_suffix_ids = parse, suffix
-        from rl_recipes.runner import end_together
-
+        if args.tool_latency > 0:
+            trainer._generate_single_turn = generate_turn
+            slow_tools = time_slow_tools(args, trainer, recipe_tools, batches, timer)
+        parallel = getattr(trainer.args, "max_parallel_tool_calls", None)
         end_together(trainer)
     agent_seconds = sum(step["total"] for step in agent_steps)
     agent = {"tokens_per_s": sum(step["tokens"] for step in agent_steps) / agent_seconds,
              "seconds_per_batch": agent_seconds / len(agent_steps), "model_tokens_per_rollout": length,
+             "tool_calls_per_rollout": statistics.fmean(step["tool_calls_per_rollout"] for step in agent_steps),
              "shares": {phase: sum(step.get(phase, 0.0) for step in agent_steps) / agent_seconds
                         for phase in ("model", "tools", "parsing", "rendering")}}
     agent["shares"]["other"] = 1 - sum(agent["shares"].values())
@@ -779,10 +983,50 @@ def run_agent(args: BenchmarkArguments, json_path: Path) -> None:
           + " | ".join(f"{shares[phase]:.0%}" for phase in ("model", "tools", "parsing", "rendering", "other")) + " |")
     print(f"| single turn, same length | {single['seconds_per_batch']:.3f} | {single['tokens_per_s']:.0f} | 100% | | | | |")
     print(f"\nagent rollouts / single turn, model tokens per second: {ratio:.2f}")
+    latency = None
+    if slow_tools:
+        latency = slow_tool_comparison(args, agent, slow_tools, parallel)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(strict_json({"settings": asdict(args), "device": device_name(args), "agent": agent,
-                                      "single_turn": single, "agent_vs_single_turn": ratio}, indent=2))
+                                      "single_turn": single, "agent_vs_single_turn": ratio, "tool_latency": latency},
+                                     indent=2))
     print(f"numbers in {json_path}")
+
+
+def slow_tool_comparison(args: BenchmarkArguments, agent: dict, slow_tools: dict, parallel: int | None) -> dict:
+    """The table of the three contenders and their ratios, printed; the same numbers for the JSON."""
+    ours_instant = {key: agent[key] for key in ("seconds_per_batch", "tool_calls_per_rollout")}
+    ours_instant["seconds_per_step"] = slow_tools["ours_instant_seconds_per_step"]
+    ours_slow, trl_slow = slow_tools["ours_slow"], slow_tools["trl_slow"]
+    ours_slow_vs_instant = ours_slow["seconds_per_batch"] / ours_instant["seconds_per_batch"]
+    trl_slow_vs_ours_slow = trl_slow["seconds_per_batch"] / ours_slow["seconds_per_batch"]
+    step_ratios = {"ours_slow_vs_instant": ours_slow["seconds_per_step"] / ours_instant["seconds_per_step"],
+                   "trl_slow_vs_ours_slow": trl_slow["seconds_per_step"] / ours_slow["seconds_per_step"]}
+    latency = f"{args.tool_latency:g} s"
+    calls = (f"max_parallel_tool_calls {parallel}" if parallel is not None
+             else "no max_parallel_tool_calls: one call after another")
+    print(f"\nTools that take {latency} a call: our agent trainer ({calls}) against TRL's GRPOTrainer loop, the same "
+          f"{args.agent_batch} rollouts a batch and seed, {args.steps} timed batches after {args.warmup_steps} warm-up\n")
+    print("| contender | s/step | s/batch of rollouts | tool calls/rollout | slow calls/batch | waiting on tools, s/batch |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rows = [("ours, instant tools", ours_instant), (f"ours, tools taking {latency}", ours_slow),
+            (f"TRL GRPOTrainer, tools taking {latency}", trl_slow)]
+    for name, r in rows:
+        slow = (f"{r['slow_calls_per_batch']:.1f} | {r['tool_wait_s_per_batch']:.3f}" if "slow_calls_per_batch" in r
+                else " | ")
+        print(f"| {name} | {r['seconds_per_step']:.3f} | {r['seconds_per_batch']:.3f} | {r['tool_calls_per_rollout']:.2f} | {slow} |")
+    goals = SLOW_TOOL_GOALS
+    print(f"\nours slow / ours instant: {step_ratios['ours_slow_vs_instant']:.2f} a training step, "
+          f"{ours_slow_vs_instant:.2f} a batch of rollouts (goal: at most {goals['ours_slow_vs_instant_at_most']:g})")
+    print(f"TRL slow / ours slow: {step_ratios['trl_slow_vs_ours_slow']:.2f} a training step, "
+          f"{trl_slow_vs_ours_slow:.2f} a batch of rollouts (goal: at least {goals['trl_slow_vs_ours_slow_at_least']:g})")
+    if slow_tools["trl_left_out"]:
+        print(f"(keys of the recipe TRL's GRPOConfig does not have, left out of its run: "
+              f"{', '.join(slow_tools['trl_left_out'])})")
+    return {"latency_s": args.tool_latency, "max_parallel_tool_calls": parallel, "ours_instant": ours_instant,
+            "ours_slow": ours_slow, "trl_slow": trl_slow, "ours_slow_vs_instant": ours_slow_vs_instant,
+            "trl_slow_vs_ours_slow": trl_slow_vs_ours_slow, "per_step": step_ratios, "goals": goals,
+            "trl_left_out": slow_tools["trl_left_out"], "shared_settings": slow_tools["shared_settings"]}
 
 
 def quick_settings(args: BenchmarkArguments) -> BenchmarkArguments:
@@ -806,12 +1050,18 @@ def main() -> None:
         sys.exit("error: --batch must be at least 2 (RLOO needs two generations per prompt).")
     if args.scale + args.scaling + args.generation_options + args.agent > 1:
         sys.exit("error: --scale, --scaling, --generation_options and --agent are separate runs: set one of them to true.")
+    if (args.tool_latency or args.max_parallel_tool_calls) and not args.agent:
+        sys.exit("error: --tool_latency and --max_parallel_tool_calls belong to the agent mode: add --agent true.")
+    if args.tool_latency < 0 or args.max_parallel_tool_calls < 0:
+        sys.exit("error: --tool_latency and --max_parallel_tool_calls cannot be negative (0: the recipe as it is).")
     from rl_recipes.trainers.reinforce import ReinforceConfig, ReinforceTrainer
 
     if Path(args.model_name_or_path).exists():
         args.model_name_or_path = str(Path(args.model_name_or_path).resolve())
     json_path = Path(args.json_path).resolve()
     os.chdir(REPO_ROOT)  # the recipes name their prompts relative to the repository root
+    if args.agent:
+        return run_agent(args, json_path)  # on its own model: the story model need not be built
     ensure_embedded_model(args.model_name_or_path)
     if args.scale:
         return run_scale(args, json_path)
@@ -819,8 +1069,6 @@ def main() -> None:
         return run_scaling(args, json_path)
     if args.generation_options:
         return run_generation_options(args, json_path)
-    if args.agent:
-        return run_agent(args, json_path)
     memory = PeakMemory(args.device)
     results = [
         time_rloo("RLOO trainer", args, memory),

@@ -105,6 +105,9 @@ class EvaluateArguments:
     )
     max_tool_calling_iterations: int | None = field(default=None, metadata={"help": "Most rounds of tool calls a rollout makes."})
     tool_call_timeout: float = field(default=10.0, metadata={"help": "Seconds a tool call may take; 0: no limit."})
+    max_parallel_tool_calls: int = field(
+        default=64, metadata={"help": "Most tool calls running at once, as in the recipes (1 with tool_call_timeout 0: "
+                                      "in the main thread, one after another)."})
 
 
 @dataclass
@@ -137,7 +140,7 @@ def check_candidates(names: list[str], sources: list[str]) -> list[Candidate]:
 def check_arguments(args: EvaluateArguments) -> None:
     if args.reward_funcs is None:
         args.reward_funcs = [] if args.environment_factory else ["a_words"]
-    for key in ("num_samples", "max_completion_length", "batch_size"):
+    for key in ("num_samples", "max_completion_length", "batch_size", "max_parallel_tool_calls"):
         if getattr(args, key) <= 0:
             raise RecipeError(f"{key} is {getattr(args, key)}: set it to a positive number.")
     if args.max_prompts is not None and args.max_prompts <= 0:
@@ -250,11 +253,15 @@ def roll_out(model, tokenizer, rows: list[dict], args: EvaluateArguments, device
         ToolLoop, prefix_preserving_template, reset_environments, rollout_tools, tool_call_marker,
     )
 
+    from rl_recipes.agents.execution import ToolExecutor
+
     factory = args.agent.get("environment_factory")
-    environments = [factory() for _ in rows] if factory else None
+    several = isinstance(factory, dict)  # by name: each row's `environment` picks, and is not passed to reset
+    environments = [(factory[str(row["environment"])] if several else factory)() for row in rows] if factory else None
     prompts = [row["prompt"] for row in rows]
     if environments:
-        prompts, faults = reset_environments(environments, rows)
+        reset_rows = [{k: v for k, v in row.items() if k != "environment" or not several} for row in rows]
+        prompts, faults = reset_environments(environments, reset_rows, prompts)
         if any(faults):
             raise RecipeError(next(fault for fault in faults if fault))
     per_rollout = [rollout_tools(args.agent["tools"], environments[i] if environments else None) for i in range(len(rows))]
@@ -268,6 +275,7 @@ def roll_out(model, tokenizer, rows: list[dict], args: EvaluateArguments, device
         max_model_len=getattr(model.config.get_text_config(), "max_position_embeddings", sys.maxsize),
         max_iterations=args.max_tool_calling_iterations, chat_template=chat_template,
         call_marker=tool_call_marker(tokenizer, chat_template),
+        executor=ToolExecutor(args.max_parallel_tool_calls, args.agent["tool_call_timeout"]),
     )
     trajectories = loop.run(prompt_ids, [tools for tools, _ in per_rollout], [listed for _, listed in per_rollout])
     return ([t.messages for t in trajectories], [t.completion_ids for t in trajectories],
@@ -401,22 +409,25 @@ def prepare(args: EvaluateArguments, names: list[str]):
     from rewards import get_reward_funcs
     from rl_recipes.agents.tools import check_tool_chat_template
     from rl_recipes.data import load_prompts, tokenize_prompts
+    from trl import RLOOTrainer
+
     from rl_recipes.runner import check_agent_prompts, resolve_agent
 
     check_arguments(args)
     # Imported from the working directory, where a user's own reward (or tool) module lives (as in the recipes).
     reward_funcs = get_reward_funcs(args.reward_funcs, args.reward_kwargs)
-    args.agent = resolve_agent(args, reward_funcs)
+    args.agent = resolve_agent(args, reward_funcs, RLOOTrainer)  # the tools as the RLOO and REINFORCE recipes run them
     # From the repository root on: the default prompts, and an adapter's relative base path as the
     # recipes record it (models/tiny-story).
     os.chdir(REPO_ROOT)
     candidates = check_candidates(names, args.models)
     dataset = load_prompts(args.dataset_name, args.dataset_config, args.dataset_split, args.prompt_column,
-                           conversational=args.conversational, system_prompt=args.system_prompt)
+                           conversational=args.conversational, system_prompt=args.system_prompt,
+                           environment_prompts=bool(args.environment_factory), split_setting="dataset_split")
     if args.max_prompts is not None:
         dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
     if args.agent:
-        check_agent_prompts(dataset)
+        check_agent_prompts(dataset, args.environment_factory)
     for candidate in candidates:
         ensure_embedded_model(candidate.base or candidate.path)
         candidate.tokenizer = load_tokenizer(candidate)

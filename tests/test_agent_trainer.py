@@ -28,8 +28,8 @@ def scripted_trainer(model_dir, tmp_path, trainer_class=AgentRLOOTrainer, config
 
     args = config_class(
         output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=settings.pop("num_generations", 2),
-        max_completion_length=96, bf16=False, activation_checkpointing=False, report_to="none", use_cpu=True,
-        learning_rate=1e-4, seed=0, **settings,
+        max_completion_length=settings.pop("max_completion_length", 96), bf16=False, activation_checkpointing=False,
+        report_to="none", use_cpu=True, learning_rate=1e-4, seed=0, **settings,
     )
     trainer = trainer_class(model=str(model_dir), reward_funcs=fixed_rewards, args=args, tools=TOOLS,
                             train_dataset=Dataset.from_list([{"prompt": QUESTION}] * 4))
@@ -201,3 +201,82 @@ def test_an_environment_that_fails_to_reset_is_a_fault_the_policy_handles(tool_m
     assert batch["advantages"][2:].tolist() == [0.0, 0.0]
     assert trainer._metrics["train"]["reward_faults/environment"] == [2.0]
     assert trainer._metrics["train"]["rewards/BrokenVault/mean"] == [1.0]  # the mean over the scored rollouts
+
+
+def model_token_mean(values, batch):
+    mask = batch["completion_mask"] * batch["tool_mask"]
+    return ((values * mask).sum() / mask.sum()).item()
+
+
+def test_the_logged_entropy_and_kl_are_means_over_the_models_own_tokens(tool_model_dir, tmp_path):
+    trainer = scripted_trainer(tool_model_dir, tmp_path, beta=0.1)
+    with torch.no_grad():  # a reference that differs from the policy, so that the KL is not 0
+        for parameter in trainer.ref_model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    _, _, batch = loss_and_gradients(trainer)
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    width = batch["completion_ids"].size(1)
+    with torch.no_grad():
+        logps, entropies, _ = RLOOTrainer._get_per_token_logps_and_entropies(
+            trainer, trainer.model, ids, attention, width, compute_entropy=True)
+        ref_logps, _, _ = RLOOTrainer._get_per_token_logps_and_entropies(trainer, trainer.ref_model, ids, attention, width)
+    logged = trainer._metrics["train"]
+    assert logged["entropy"][-1] == pytest.approx(model_token_mean(entropies, batch), rel=1e-4)
+    assert logged["kl"][-1] == pytest.approx(model_token_mean(logps - ref_logps, batch), rel=1e-3, abs=1e-6)
+    # Averaged over every completion token instead, the tool results' would count as 0: a lower reading.
+    over_all = (entropies * batch["tool_mask"] * batch["completion_mask"]).sum() / batch["completion_mask"].sum()
+    assert logged["entropy"][-1] > over_all.item() * 1.05
+
+
+@pytest.mark.parametrize("mask_truncated", [False, True])
+def test_a_rollout_cut_with_a_call_pending_counts_as_truncated(tool_model_dir, tmp_path, mask_truncated):
+    # The first rollout's first turn calls a tool whose result does not fit in 10 tokens: it ends cut, on its call.
+    trainer = scripted_trainer(tool_model_dir, tmp_path, max_completion_length=10,
+                               mask_truncated_completions=mask_truncated)
+    batch = trainer._generate_and_score_completions([{"prompt": QUESTION}] * 2)
+    assert trainer._metrics["train"]["completions/clipped_ratio"] == [0.5]
+    kept = batch["completion_mask"].sum(dim=1).tolist()
+    assert (kept[0] == 0) is mask_truncated and kept[1] > 0
+
+
+class Greeting:
+    """An environment without tools that supplies its prompt from reset and scores the rollout."""
+
+    def reset(self, **row) -> str:
+        self.said = None
+        return "Say hello."
+
+    def get_reward(self) -> float:
+        return 0.5
+
+
+def test_several_environments_each_rows_own_tools_in_its_prompt_and_each_class_scores_its_rollouts(tool_model_dir, tmp_path):
+    rows = [{**VAULT_ROW, "environment": "vault"}, {"prompt": [{"role": "user", "content": ""}], "environment": "greeting",
+                                                   "codes": [0] * 5, "code_drawer": 1}]
+    trainer, inputs, seen = vault_trainer(tool_model_dir, tmp_path, {"vault": RecordingVault, "greeting": Greeting}, rows)
+    batch = trainer._generate_and_score_completions(inputs)
+    prompts = [trainer.processing_class.decode(ids, skip_special_tokens=False) for ids in batch["prompt_ids"]]
+    assert "read_drawer(drawer)" in prompts[0] and prompts[0].endswith("Open the vault. The code is in drawer 3.<|end|><|assistant|>")
+    assert "read_drawer" not in prompts[2] and prompts[2].endswith("<|user|>Say hello.<|end|><|assistant|>")
+    assert [type(e).__name__ for e in seen[0]] == ["RecordingVault", "RecordingVault", "Greeting", "Greeting"]
+    assert trainer.reward_func_names == ["sees_environments", "RecordingVault", "Greeting"]
+    assert trainer._metrics["train"]["rewards/RecordingVault/mean"] == [1.0]  # the vault rollouts only
+    assert trainer._metrics["train"]["rewards/Greeting/mean"] == [0.5]
+    # The greeting's rollouts were offered no tools: the pinned turns' calls went unanswered, and nothing was cut.
+    assert trainer._metrics["train"]["tools/call_frequency"] == [1.0]  # 2 calls in each of the 2 vault rollouts, of 4
+
+
+class Verbose(Vault):
+    """A vault whose reset appends more than the model has positions for."""
+
+    def reset(self, **row):
+        return super().reset(**row) + " The vault is old." * 200
+
+
+def test_a_prompt_that_resets_observation_makes_too_long_stops_the_run_with_one_line(tool_model_dir, tmp_path):
+    from rl_recipes.trainers.agents import ToolFault
+
+    trainer, inputs, _ = vault_trainer(tool_model_dir, tmp_path, Verbose, [VAULT_ROW])
+    with pytest.raises(ToolFault, match=r"A prompt is \d+ tokens with its tools and the environment's reset observation"):
+        trainer._generate_and_score_completions(inputs)

@@ -79,6 +79,61 @@ def test_agent_mode_times_tool_loops_against_single_turn_generation_of_the_same_
     assert f"agent rollouts / single turn, model tokens per second: {numbers['agent_vs_single_turn']:.2f}" in stdout
 
 
+TOOL_LATENCY_S = 0.05
+
+
+def test_agent_mode_with_slow_tools_times_ours_against_trls_loop_on_the_same_tasks(tool_model_dir, tmp_path):
+    from transformers.utils import get_json_schema
+
+    from rl_recipes.tool_tasks.calculator import add
+
+    # The agent mode needs no story model: the tool model stands in for --model_name_or_path.
+    numbers, rows, stdout = run_benchmark(tmp_path, tool_model_dir, "--agent", "true",
+                                          "--agent_model", str(tool_model_dir), "--tool_latency", str(TOOL_LATENCY_S),
+                                          "--agent_batch", "16", "--steps", "1", "--warmup_steps", "0")
+    latency = numbers["tool_latency"]
+    names = ["ours, instant tools", "ours, tools taking 0.05 s", "TRL GRPOTrainer, tools taking 0.05 s"]
+    assert rows == ["agent rollouts (tool loop)", "single turn, same length", "contender", *names]
+    assert latency["latency_s"] == TOOL_LATENCY_S
+    assert latency["max_parallel_tool_calls"] is None or latency["max_parallel_tool_calls"] >= 1
+    instant, ours, trl = latency["ours_instant"], latency["ours_slow"], latency["trl_slow"]
+    # The instant contender is the agent rollouts the mode times anyway.
+    assert instant["seconds_per_batch"] == numbers["agent"]["seconds_per_batch"]
+    assert instant["tool_calls_per_rollout"] == numbers["agent"]["tool_calls_per_rollout"] > 0
+    # The same tasks from the same seed, and a slow tool answers as the tool does: the same rollouts, the same calls.
+    assert ours["tool_calls_per_rollout"] == instant["tool_calls_per_rollout"]
+    for slow in (ours, trl):
+        assert slow["tool_calls_per_rollout"] > 0 and slow["slow_calls_per_batch"] >= 1
+        # Calls that fail before the tool runs (an unknown name, wrong arguments) count as calls but wait for nothing.
+        assert slow["slow_calls_per_batch"] <= slow["tool_calls_per_rollout"] * 16
+        # At least one round of calls waited the latency, and the batch waited for its calls.
+        assert slow["seconds_per_batch"] >= slow["tool_wait_s_per_batch"] >= TOOL_LATENCY_S
+    # TRL 1.16's loop runs every call after the one before: its batch waits for each.
+    assert trl["tool_wait_s_per_batch"] >= trl["slow_calls_per_batch"] * TOOL_LATENCY_S
+    assert trl["seconds_per_batch"] >= trl["slow_calls_per_batch"] * TOOL_LATENCY_S
+    # Ours runs a round's calls together: the batch waits about a call a round (3 rounds at most), not one a call.
+    assert ours["slow_calls_per_batch"] >= 6 and ours["tool_wait_s_per_batch"] < 0.5 * ours["slow_calls_per_batch"] * TOOL_LATENCY_S
+    assert latency["ours_slow_vs_instant"] == pytest.approx(ours["seconds_per_batch"] / instant["seconds_per_batch"])
+    assert latency["trl_slow_vs_ours_slow"] == pytest.approx(trl["seconds_per_batch"] / ours["seconds_per_batch"])
+    # Whole training steps too (rollouts, rewards, loss and backward), each at least its batch of rollouts.
+    for contender in (instant, ours, trl):
+        assert contender["seconds_per_step"] > 0
+    assert trl["seconds_per_step"] >= trl["slow_calls_per_batch"] * TOOL_LATENCY_S
+    per_step = latency["per_step"]
+    assert per_step["ours_slow_vs_instant"] == pytest.approx(ours["seconds_per_step"] / instant["seconds_per_step"])
+    assert per_step["trl_slow_vs_ours_slow"] == pytest.approx(trl["seconds_per_step"] / ours["seconds_per_step"])
+    assert (f"ours slow / ours instant: {per_step['ours_slow_vs_instant']:.2f} a training step, "
+            f"{latency['ours_slow_vs_instant']:.2f} a batch of rollouts") in stdout
+    assert (f"TRL slow / ours slow: {per_step['trl_slow_vs_ours_slow']:.2f} a training step, "
+            f"{latency['trl_slow_vs_ours_slow']:.2f} a batch of rollouts") in stdout
+    shared = latency["shared_settings"]  # read from the calculator recipe by both trainers
+    assert (shared["num_generations"], shared["max_completion_length"], shared["max_tool_calling_iterations"]) == (8, 64, 3)
+    assert shared["per_device_train_batch_size"] == 16
+    # The model is shown the same tool: name, signature and docstring are the tool's.
+    slow_add = benchmark_module().SlowTools(TOOL_LATENCY_S).wrap(add)
+    assert get_json_schema(slow_add) == get_json_schema(add) and slow_add(a=2, b=3) == add(a=2, b=3)
+
+
 def test_generation_options_are_timed_against_the_recipe_and_sample_the_same(tiny_model_dir, tmp_path):
     numbers, rows, _ = run_benchmark(tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true",
                                   "--batch", "2")

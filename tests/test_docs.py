@@ -251,7 +251,7 @@ def test_documented_recipe_yaml_passes_the_recipes_key_check(tmp_path):
 # --- troubleshooting against the code -------------------------------------------------------------------------
 
 # The exceptions whose message the recipes and scripts print as one `error:` line, in the files that raise them.
-ONE_LINE_ERRORS = {"RecipeError", "UnknownRewardError"}
+ONE_LINE_ERRORS = {"RecipeError", "UnknownRewardError", "ToolFault"}
 ERROR_SOURCES = [*sorted((REPO_ROOT / "rl_recipes").rglob("*.py")), *sorted((REPO_ROOT / "rewards").rglob("*.py")),
                  *sorted((REPO_ROOT / "scripts").glob("*.py"))]
 # ValueErrors that reach the user as one line too: a reward's bad setting (checked at start-up) and

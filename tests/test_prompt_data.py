@@ -6,6 +6,7 @@ import re
 import pytest
 from datasets import Dataset
 
+from rl_recipes.checks import RecipeError
 from rl_recipes.data import load_prompts, repeat_to_fill
 from tests.conftest import REPO_ROOT
 
@@ -95,6 +96,63 @@ def test_a_row_the_trainer_could_not_sample_is_named_with_its_column_at_load(tmp
         load_prompts(str(path), None, "train", prompt_column="q")
 
 
+def data_set_directory(tmp_path, files: dict[str, str]):
+    """`mydata`, a data set directory in the working directory (`tmp_path`) holding `files` (name -> text)."""
+    (tmp_path / "mydata").mkdir()
+    for name, text in files.items():
+        (tmp_path / "mydata" / name).write_text(text)
+    return "mydata"
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [("train.jsonl", ""), ("train.jsonl", "\n  \n\n"), ("train.csv", ""), ("train.csv", "prompt\n"), ("train.json", "[]")],
+    ids=["zero bytes", "blank lines", "empty csv", "csv header alone", "empty json list"],
+)
+def test_an_empty_split_file_of_a_data_set_directory_is_named_with_the_fix(tmp_path, monkeypatch, name, text):
+    from rl_recipes.checks import RecipeError
+
+    monkeypatch.chdir(tmp_path)
+    data = data_set_directory(tmp_path, {name: text})
+    with pytest.raises(RecipeError) as error:
+        load_prompts(data, None, "train", "prompt", split_setting="dataset_train_split")
+    assert str(error.value) == (f"Dataset mydata has an empty split 'train' (mydata/{name} has no rows): add rows, or "
+                                "name another split with --dataset_train_split.")
+
+
+def test_an_empty_held_out_split_is_named_with_its_own_setting_and_does_not_stop_the_training_split(tmp_path, monkeypatch):
+    from rl_recipes.checks import RecipeError
+
+    monkeypatch.chdir(tmp_path)
+    data = data_set_directory(tmp_path, {"train.jsonl": write(tmp_path / "rows.jsonl", ROWS).read_text(), "test.jsonl": ""})
+    assert load_prompts(data, None, "train", "question")["prompt"] == [row["question"] for row in ROWS]
+    with pytest.raises(RecipeError, match=re.escape(
+            "Dataset mydata has an empty split 'test' (mydata/test.jsonl has no rows): add rows, or name another split "
+            "with --dataset_test_split.")):
+        load_prompts(data, None, "test", "question", split_setting="dataset_test_split")
+
+
+def test_an_empty_split_file_that_stops_datasets_loading_another_split_is_named(tmp_path, monkeypatch):
+    from rl_recipes.checks import RecipeError
+
+    monkeypatch.chdir(tmp_path)  # datasets' JSON builder reads the columns from the first split, here an empty one
+    data = data_set_directory(tmp_path, {"train.jsonl": "", "test.jsonl": write(tmp_path / "rows.jsonl", ROWS).read_text()})
+    with pytest.raises(RecipeError, match=re.escape(
+            "Dataset mydata cannot load split 'test': mydata/train.jsonl has no rows, and datasets reads every split "
+            "file of a directory: add rows, or move it out of mydata.")):
+        load_prompts(data, None, "test", "question")
+
+
+@pytest.mark.parametrize("name, text", [("p.jsonl", "\n \n"), ("p.txt", "\n\n"), ("p.json", "[]"), ("p.csv", "prompt\n")],
+                         ids=["jsonl of blank lines", "text of blank lines", "empty json list", "csv header alone"])
+def test_a_data_file_without_rows_is_refused_as_empty(tmp_path, name, text):
+    from rl_recipes.checks import RecipeError
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(RecipeError, match=re.escape(f"Dataset {tmp_path / name} is empty: give it at least one prompt.")):
+        load_prompts(str(tmp_path / name), None, "train", "prompt")
+
+
 def build(tmp_path, model_dir, *flags):
     """build_trainer on the RLOO recipe with `flags`: it raises before the model loads, or returns the trainer."""
     from trl import RLOOConfig, RLOOTrainer
@@ -135,6 +193,22 @@ def test_prompts_that_cannot_fit_in_the_models_positions_are_named_by_row(tiny_m
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("empty, setting", [("train", "dataset_train_split"), ("test", "dataset_test_split")])
+def test_a_run_names_the_split_setting_of_an_empty_split_file_before_the_model_loads(tiny_model_dir, tmp_path, empty,
+                                                                                    setting):
+    from rl_recipes.checks import RecipeError
+
+    data = tmp_path / "mydata"
+    data.mkdir()
+    for split in ("train", "test"):
+        (data / f"{split}.jsonl").write_text("" if split == empty else '{"prompt": "Once upon a time"}\n')
+    with pytest.raises(RecipeError, match=re.escape(f"Dataset {data} has an empty split '{empty}' ({data / empty}.jsonl "
+                                                    f"has no rows): add rows, or name another split with --{setting}.")):
+        build(tmp_path, tiny_model_dir, "--dataset_name", str(data), "--eval_strategy", "steps",
+              "--num_generations_eval", "2")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_users_mistake_in_the_data_is_one_line_but_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
     import datasets
 
@@ -151,3 +225,20 @@ def test_a_users_mistake_in_the_data_is_one_line_but_a_bug_keeps_its_traceback(t
     monkeypatch.setattr(datasets, "load_dataset", buggy_load_dataset)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         load_prompts(str(write(tmp_path / "maths.jsonl", ROWS)), None, "train", prompt_column="question")
+
+
+def test_an_agents_prompts_are_measured_with_the_schemas_of_the_tools_it_is_offered():
+    from transformers.utils import get_json_schema
+
+    from rl_recipes.data import check_prompts_fit, tokenize_prompts
+    from rl_recipes.tool_tasks.calculator import TOOLS
+    from rl_recipes.tool_tasks.chat_format import train_tokenizer
+
+    tokenizer = train_tokenizer(["What is 7 * 83 + 15? The answer is 596."] * 20, vocab_size=300)
+    prompts = [[{"role": "user", "content": "What is 7 * 83 + 15?"}]]
+    schemas = [get_json_schema(tool) for tool in TOOLS]
+    bare, listed = (len(tokenize_prompts(prompts, tokenizer, tools=tools)[0]) for tools in (None, schemas))
+    assert listed > bare  # the tools' names and arguments are part of the prompt
+    check_prompts_fit(prompts, tokenizer, listed + 8, 8, "tasks")  # fits, measured without the tools
+    with pytest.raises(RecipeError, match=f"the longest has {listed} tokens"):
+        check_prompts_fit(prompts, tokenizer, listed + 7, 8, "tasks", tools=schemas)

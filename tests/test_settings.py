@@ -163,3 +163,26 @@ def test_trls_removed_prompt_truncation_setting_is_refused_saying_what_to_do(tmp
     with pytest.raises(RecipeError, match="max_prompt_length.*TRL 1.x removed it and no longer truncates prompts") as error:
         rloo_args(tmp_path, "bf16: false\n" + recipe, *flags)
     assert "did you mean" not in str(error.value)  # not "did you mean 'max_completion_length'?", another setting
+
+
+@pytest.mark.parametrize(
+    "recipe, flags, setting, expected",
+    [
+        ("console_metrics: all\n", [], "console_metrics", ["all"]),
+        ("console_metrics: reward\n", [], "console_metrics", ["reward"]),
+        ("reward_funcs: a_words\n", [], "reward_funcs", ["a_words"]),
+        ("tools: add\n", [], "tools", ["add"]),
+        ("reward_weights: 2.0\n", [], "reward_weights", [2.0]),
+        ("lora_modules_to_save: lm_head\n", [], "lora_modules_to_save", ["lm_head"]),
+        ("lora_target_modules: all-linear\n", [], "lora_target_modules", "all-linear"),  # TRL's ModelConfig unwraps one
+        ("console_metrics: [reward, entropy]\n", [], "console_metrics", ["reward", "entropy"]),
+        ("console_metrics: all\n", ["--console_metrics", "reward", "entropy"], "console_metrics", ["reward", "entropy"]),
+        ("", ["--console_metrics", "all"], "console_metrics", ["all"]),
+    ],
+    ids=["console_metrics all", "console_metrics reward", "reward_funcs", "tools", "reward_weights", "lora_modules_to_save",
+         "lora_target_modules all-linear", "a yaml list", "flags over a single yaml value", "a flag alone"],
+)
+def test_a_single_value_of_a_list_setting_in_the_yaml_is_a_list_of_that_one_value(tmp_path, recipe, flags, setting,
+                                                                                   expected):
+    parsed = rloo_args(tmp_path, "bf16: false\n" + recipe, *flags)
+    assert next(getattr(args, setting) for args in parsed if hasattr(args, setting)) == expected

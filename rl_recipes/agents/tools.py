@@ -7,10 +7,13 @@
 - `environment_factory`: the dotted path of a class (or of a function returning an instance). TRL's
   contract: one instance per rollout; `reset(**row)` at the start of each task, whose returned string
   is appended to the prompt; every public method but `reset` and `get_reward` is a tool (with the
-  same needs as above); an optional `get_reward()` is read once the rollout ends, as an extra reward.
+  same needs as above; there may be none); an optional `get_reward()` is read once the rollout ends,
+  as an extra reward. Several environments come as a mapping from names to such paths.
 
 Every tool call runs under a time limit (`tool_call_timeout` seconds; 0 for none): a call that does
-not return in time gives the model an error result. Python cannot stop a thread, so such a call
+not return in time gives the model an error result. Our agent trainers enforce it where they run the
+calls (`rl_recipes.agents.execution`); for TRL's GRPOTrainer, which runs them itself, `with_time_limit`
+and `time_limited_environment` wrap each tool in it. Python cannot stop a thread, so such a call
 keeps running in the background and its result is dropped.
 """
 
@@ -20,7 +23,6 @@ import importlib
 import inspect
 import os
 import sys
-import threading
 import types
 from collections.abc import Callable
 
@@ -91,13 +93,15 @@ def resolve_environment(spec: str) -> Callable:
     if not callable(getattr(environment_class, "reset", None)):
         raise RecipeError(f"Environment '{spec}' has no reset method: define reset(self, **row), which starts a task "
                           "from a data set row (and may return a string to append to the prompt).")
-    names = environment_tool_names(environment_class)
-    if not names:
-        raise RecipeError(f"Environment '{spec}' has no public methods to offer the model as tools.")
-    for name in names:
-        # Bound to a stand-in, as an instance's method is: the schema leaves out `self`.
-        check_schema(types.MethodType(getattr(environment_class, name), object()), f"Environment method '{spec}.{name}'")
+    for method in unbound_tools(environment_class):  # it may have none: then it only resets and scores
+        check_schema(method, f"Environment method '{spec}.{method.__name__}'")
     return factory
+
+
+def unbound_tools(environment_class: type) -> list[Callable]:
+    """An environment class's tool methods, each bound to a stand-in as an instance's method is, so that its schema
+    (what the model is shown) leaves out `self`; for describing the tools before any instance exists."""
+    return [types.MethodType(getattr(environment_class, name), object()) for name in environment_tool_names(environment_class)]
 
 
 def environment_tools(environment) -> list[Callable]:
@@ -107,7 +111,7 @@ def environment_tools(environment) -> list[Callable]:
 
 def with_time_limit(tool: Callable, seconds: float) -> Callable:
     """`tool`, raising TimeoutError when a call takes longer than `seconds` (0: no limit). Its name, signature and
-    docstring are kept, so the model is shown the same tool."""
+    docstring are kept, so the model is shown the same tool. For TRL's GRPOTrainer, which runs the calls itself."""
     if not seconds:
         return tool
     if inspect.iscoroutinefunction(tool):
@@ -121,25 +125,16 @@ def with_time_limit(tool: Callable, seconds: float) -> Callable:
 
         return limited_async
 
+    from rl_recipes.agents.execution import ToolCall, ToolExecutor
+
+    executor = ToolExecutor(max_parallel_calls=1, timeout=seconds)  # a daemon thread a call, as the recipes run them
+
     @functools.wraps(tool)
     def limited(*args, **kwargs):
-        outcome = {}
-
-        def call():
-            try:
-                outcome["value"] = tool(*args, **kwargs)
-            except BaseException as error:  # handed to the caller, who decides
-                outcome["error"] = error
-
-        # A daemon thread: one that never returns must not keep the process from ending.
-        worker = threading.Thread(target=call, name=f"tool-{tool.__name__}", daemon=True)
-        worker.start()
-        worker.join(seconds)
-        if worker.is_alive():
-            raise TimeoutError(f"{tool.__name__} did not return within {seconds:g} s")
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
+        ((outcome,),) = executor.run([[ToolCall(tool.__name__, functools.partial(tool, *args), kwargs)]])
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
 
     return limited
 

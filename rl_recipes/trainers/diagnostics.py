@@ -47,7 +47,7 @@ class CollapseDiagnosticsMixin:
         if not self.model.training:
             return output
         # The parent has just put this generation batch, gathered from all processes, in its logs.
-        completions = [json.dumps(c) if not isinstance(c, str) else c for c in self._logs["completion"]]
+        completions = [json.dumps(c, default=str) if not isinstance(c, str) else c for c in self._logs["completion"]]
         if not hasattr(self, "_recent_completions"):
             self._recent_completions = deque(maxlen=DISTINCT_WINDOW)
         self._recent_completions.extend(completions)
