@@ -399,7 +399,7 @@ def environment_owned_prompts(script_args: RecipeArguments, training_args):
     from rl_recipes.data import EMPTY_PROMPT
 
     if isinstance(script_args.environment_factory, dict):
-        raise RecipeError("Several environments (environment_factory as a mapping) need a data set whose `environment` "
+        raise RecipeError("Several environments (environment_factory as a mapping) need a data set whose environment "
                           "column picks each row's: set dataset_name, or name one environment.")
     if training_args.max_steps <= 0:
         raise RecipeError("No data set: the environment's reset supplies the prompts, so the run has no epochs to "
@@ -416,11 +416,11 @@ def check_agent_prompts(dataset, environment_factory) -> None:
     if isinstance(environment_factory, dict):
         if "environment" not in dataset.column_names:
             raise RecipeError(f"environment_factory names several environments ({', '.join(environment_factory)}), and "
-                              "the data set has no `environment` column to pick each row's: add it.")
+                              "the data set has no environment column to pick each row's: add it.")
         unknown = sorted({str(name) for name in dataset["environment"]} - set(map(str, environment_factory)))
         if unknown:
             raise RecipeError(f"Rows pick environment {', '.join(unknown)}, which environment_factory does not name "
-                              f"(it names {', '.join(environment_factory)}): fix the rows' `environment` or add it.")
+                              f"(it names {', '.join(environment_factory)}): fix the rows' environment or add it.")
 
 
 def offered_tools(script_args: RecipeArguments, dataset):

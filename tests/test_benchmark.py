@@ -64,25 +64,11 @@ def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_
     assert (tmp_path / "bench.png").stat().st_size > 10_000
 
 
-def test_agent_mode_times_tool_loops_against_single_turn_generation_of_the_same_length(tiny_model_dir, tool_model_dir,
-                                                                                       tmp_path):
-    numbers, rows, stdout = run_benchmark(tmp_path, tiny_model_dir, "--agent", "true", "--quick", "true",
-                                          "--agent_model", str(tool_model_dir), "--agent_batch", "16")
-    agent, single = numbers["agent"], numbers["single_turn"]
-    assert agent["model_tokens_per_rollout"] > 0 and agent["tokens_per_s"] > 0 and single["tokens_per_s"] > 0
-    shares = agent["shares"]
-    assert set(shares) == {"model", "tools", "parsing", "rendering", "other"}
-    assert all(share >= 0 for share in shares.values()) and sum(shares.values()) == pytest.approx(1)
-    assert shares["model"] > 0.5  # the model's generation is most of a rollout's time, and it is timed
-    assert numbers["agent_vs_single_turn"] == pytest.approx(agent["tokens_per_s"] / single["tokens_per_s"])
-    assert rows == ["agent rollouts (tool loop)", "single turn, same length"]
-    assert f"agent rollouts / single turn, model tokens per second: {numbers['agent_vs_single_turn']:.2f}" in stdout
-
-
 TOOL_LATENCY_S = 0.05
 
 
-def test_agent_mode_with_slow_tools_times_ours_against_trls_loop_on_the_same_tasks(tool_model_dir, tmp_path):
+def test_agent_mode_times_tool_loops_against_single_turn_and_with_slow_tools_ours_against_trls_loop(tool_model_dir,
+                                                                                                     tmp_path):
     from transformers.utils import get_json_schema
 
     from rl_recipes.tool_tasks.calculator import add
@@ -91,6 +77,16 @@ def test_agent_mode_with_slow_tools_times_ours_against_trls_loop_on_the_same_tas
     numbers, rows, stdout = run_benchmark(tmp_path, tool_model_dir, "--agent", "true",
                                           "--agent_model", str(tool_model_dir), "--tool_latency", str(TOOL_LATENCY_S),
                                           "--agent_batch", "16", "--steps", "1", "--warmup_steps", "0")
+    # Agent rollouts against single-turn generation of as many tokens a rollout.
+    agent, single = numbers["agent"], numbers["single_turn"]
+    assert agent["model_tokens_per_rollout"] > 0 and agent["tokens_per_s"] > 0 and single["tokens_per_s"] > 0
+    shares = agent["shares"]
+    assert set(shares) == {"model", "tools", "parsing", "rendering", "other"}
+    assert all(share >= 0 for share in shares.values()) and sum(shares.values()) == pytest.approx(1)
+    assert shares["model"] > 0.5  # the model's generation is most of a rollout's time, and it is timed
+    assert numbers["agent_vs_single_turn"] == pytest.approx(agent["tokens_per_s"] / single["tokens_per_s"])
+    assert f"agent rollouts / single turn, model tokens per second: {numbers['agent_vs_single_turn']:.2f}" in stdout
+    # With slow tools: ours, instant and slow, and TRL's loop, on the same tasks.
     latency = numbers["tool_latency"]
     names = ["ours, instant tools", "ours, tools taking 0.05 s", "TRL GRPOTrainer, tools taking 0.05 s"]
     assert rows == ["agent rollouts (tool loop)", "single turn, same length", "contender", *names]
