@@ -10,12 +10,7 @@ With no `--config`, `recipes/configs/a_words/reinforce.yaml` is the recipe: vani
 advantage; every RLOOConfig setting applies, plus `baseline` and `baseline_decay`.
 """
 
-from pathlib import Path
-
-from rl_recipes.runner import main
-from rl_recipes.trainers import ReinforceConfig, ReinforceTrainer
-
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "reinforce.yaml"
+from rl_recipes.runner.lifecycle import main
 
 if __name__ == "__main__":
-    main(ReinforceConfig, ReinforceTrainer, DEFAULT_CONFIG)
+    main("reinforce")

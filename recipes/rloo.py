@@ -9,14 +9,7 @@ With no `--config`, `recipes/configs/a_words/rloo.yaml` is the recipe: the backg
 with "a"). Flags override any key of the YAML.
 """
 
-from pathlib import Path
-
-from trl import RLOOTrainer
-
-from rl_recipes.runner import main
-from rl_recipes.trainers.agents import AgentRLOOConfig
-
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "a_words" / "rloo.yaml"
+from rl_recipes.runner.lifecycle import main
 
 if __name__ == "__main__":
-    main(AgentRLOOConfig, RLOOTrainer, DEFAULT_CONFIG)
+    main("rloo")

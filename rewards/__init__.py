@@ -2,8 +2,8 @@
 
 Every reward takes TRL's reward signature, `fn(prompts, completions, **kwargs) -> list[float | None]`
 (extra dataset columns arrive as keyword arguments), so it can be handed to any TRL trainer as is.
-Recipes name rewards in `reward_funcs`: a short name from `REWARD_FUNCS`, one of TRL's reward names
-(`accuracy_reward`, `think_format_reward`, ...: `rewards.trl_rewards`), or the dotted path
+Recipes name rewards in `reward_funcs`: a short name from `REWARD_FUNCS` or `TASK_REWARDS`, one of TRL's
+reward names (`accuracy_reward`, `think_format_reward`, ...: `rewards.trl_rewards`), or the dotted path
 `package.module.function` of a function in the user's own code.
 
 A reward's own settings (a regular expression, a target length, a reward model's path) are keyword
@@ -13,24 +13,21 @@ parameters (`REWARD_FACTORIES`).
 """
 
 import functools
-import importlib
 import inspect
-import os
-import sys
 from collections.abc import Callable
 
 from rewards.a_words import a_words
-from rewards.calculator import calculator_answer
 from rewards.format import format_reward
 from rewards.length import get_repetition_penalty, length_penalty
 from rewards.math_accuracy import math_accuracy
 from rewards.reward_model import reward_model
 from rewards.text import TRL_CALL_ARGUMENTS
 from rewards.trl_rewards import TRL_REWARD_FACTORIES, TRL_REWARD_FUNCS
+from rl_recipes.checks import RecipeError
+from rl_recipes.imports import import_dotted
 
 REWARD_FUNCS: dict[str, Callable] = {
     "a_words": a_words,
-    "calculator_answer": calculator_answer,
     "math_accuracy": math_accuracy,
     "format": format_reward,
     "length": length_penalty,
@@ -42,6 +39,11 @@ REWARD_FACTORIES: dict[str, Callable] = {
     "repetition": get_repetition_penalty,
     **TRL_REWARD_FACTORIES,
 }
+# The embedded tasks' rewards, each at home in its task's folder and imported when named: a task's reward may
+# build on the rewards here (the calculator's reads numbers as `math_accuracy` does).
+TASK_REWARDS: dict[str, str] = {
+    "calculator_answer": "rl_recipes.tasks.calculator.reward.calculator_answer",
+}
 
 
 class UnknownRewardError(ValueError):
@@ -49,7 +51,7 @@ class UnknownRewardError(ValueError):
 
 
 def is_registered(name: str) -> bool:
-    return name in REWARD_FUNCS or name in REWARD_FACTORIES
+    return name in REWARD_FUNCS or name in REWARD_FACTORIES or name in TASK_REWARDS
 
 
 def get_reward_func(name: str) -> Callable:
@@ -58,26 +60,17 @@ def get_reward_func(name: str) -> Callable:
         return REWARD_FUNCS[name]
     if name in REWARD_FACTORIES:
         return build_reward(name, {})
-    valid = ", ".join(sorted([*REWARD_FUNCS, *REWARD_FACTORIES]))
+    if name in TASK_REWARDS:
+        return import_dotted(TASK_REWARDS[name], "Reward", shipped=True)
+    valid = ", ".join(sorted([*REWARD_FUNCS, *REWARD_FACTORIES, *TASK_REWARDS]))
     if "." not in name:
         raise UnknownRewardError(
             f"Unknown reward '{name}': use one of {valid}, or a dotted path package.module.function to your own."
         )
-    module_name, func_name = name.rsplit(".", 1)
-    # A script's own folder heads sys.path, not the working directory; a user's reward module sits
-    # beside where they launch from, as with `python -m`.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UnknownRewardError(
-            f"Reward '{name}': cannot import module '{module_name}' ({error}); make it importable from the "
-            f"working directory or installed, or use one of {valid}."
-        ) from None
-    func = getattr(module, func_name, None)
-    if func is None:
-        raise UnknownRewardError(f"Reward '{name}': module '{module_name}' has no attribute '{func_name}'.")
+        func = import_dotted(name, "Reward", other_choices=f", or use one of {valid}")
+    except RecipeError as error:
+        raise UnknownRewardError(str(error)) from None
     if not callable(func):
         raise UnknownRewardError(f"Reward '{name}' is a {type(func).__name__}, not a function.")
     return func

@@ -1,4 +1,4 @@
-"""The reward of the background experiment: how many words of the completion start with "a" or "A"."""
+"""The reward of the background experiment ("REINFORCE vs RLOO", docs/background.md): how many words of the completion start with "a" or "A"."""
 
 import unicodedata
 
@@ -64,3 +64,7 @@ def max_a_words(tokenizer, max_tokens: int) -> int:
             for start in range(3)
         ]
     return best[_AT_BOUNDARY]
+
+
+# The reward's maximum, which the closing summary and the curves show: the recipes read it off the function.
+a_words.maximum = max_a_words

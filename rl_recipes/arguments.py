@@ -48,7 +48,9 @@ def flag_name(arg: str) -> str | None:
 
 
 def _refuse_both(old: str, new: str, where: str) -> RecipeError:
-    return RecipeError(f"{where} sets both {old} and {new}, and {old} is the deprecated name of {new}: keep {new} alone.")
+    return RecipeError(
+        f"{where} sets both {old} and {new}, and {old} is the deprecated name of {new}: keep {new} alone."
+    )
 
 
 def resolve_aliases_in_flags(argv: list[str], aliases: dict[str, str]) -> list[str]:
@@ -60,7 +62,7 @@ def resolve_aliases_in_flags(argv: list[str], aliases: dict[str, str]) -> list[s
         if name in aliases:
             if aliases[name] in given:
                 raise _refuse_both(name, aliases[name], "The command line")
-            arg = f"--{aliases[name]}" + arg[2 + len(name):]
+            arg = f"--{aliases[name]}" + arg[2 + len(name) :]
         resolved.append(arg)
     return resolved
 
@@ -82,8 +84,10 @@ def list_settings(dataclass_types) -> set[str]:
 def single_values_as_lists(recipe: dict, names: set[str]) -> dict:
     """The YAML recipe's settings with a single value (a string or a number) of each list setting in `names` made a
     list of one."""
-    return {key: [value] if key in names and isinstance(value, (str, int, float)) else value
-            for key, value in recipe.items()}
+    return {
+        key: [value] if key in names and isinstance(value, (str, int, float)) else value
+        for key, value in recipe.items()
+    }
 
 
 def resolve_aliases_in_recipe(recipe: dict, aliases: dict[str, str], path: str) -> dict:

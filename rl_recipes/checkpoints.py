@@ -71,7 +71,9 @@ def resolve_resume(value, output_dir: str) -> tuple[str | None, list[Path]]:
         return str(checkpoint), torn
     checkpoint = Path(value)
     if not checkpoint.is_dir():
-        raise RecipeError(f"Checkpoint {value} does not exist: check --resume_from_checkpoint (or pass true for the newest).")
+        raise RecipeError(
+            f"Checkpoint {value} does not exist: check --resume_from_checkpoint (or pass true for the newest)."
+        )
     if not is_complete(checkpoint):
         raise RecipeError(
             f"Checkpoint {value} is incomplete (no {TRAINER_STATE_NAME}; a save was interrupted): "

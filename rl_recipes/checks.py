@@ -79,7 +79,8 @@ def check_process_group(training_args) -> None:
         fix = (
             "on a machine without GPUs pass --use_cpu true to the recipe for DDP, or launch with "
             "accelerate_configs/deepspeed_zero2.yaml or deepspeed_zero3.yaml and --mixed_precision no"
-            if without_gpus else "check the launcher's --num_processes against the GPUs this machine has"
+            if without_gpus
+            else "check the launcher's --num_processes against the GPUs this machine has"
         )
         raise RecipeError(
             f"The launcher started {launched} processes but they did not join one process group, so each would "
@@ -101,10 +102,14 @@ def parse_reward_kwargs(value: dict | str | None) -> dict | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
-            raise RecipeError(f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
-                              '\'{"format": {"pattern": "^<answer>"}}\'.') from None
+            raise RecipeError(
+                f"reward_kwargs is not valid JSON ({error}): give a mapping such as "
+                '\'{"format": {"pattern": "^<answer>"}}\'.'
+            ) from None
     if value is not None and not isinstance(value, dict):
-        raise RecipeError("reward_kwargs must map reward names to their settings, such as {format: {pattern: '^<answer>'}}.")
+        raise RecipeError(
+            "reward_kwargs must map reward names to their settings, such as {format: {pattern: '^<answer>'}}."
+        )
     return value
 
 
@@ -216,30 +221,40 @@ def check_quantization(model_args) -> None:
     from transformers.utils import is_bitsandbytes_available
 
     if not torch.cuda.is_available():
-        raise RecipeError(f"{flag} quantizes the model with bitsandbytes, which needs a CUDA GPU and this machine has none: "
-                          "run on a GPU, or leave the flag out to train in full precision.")
+        raise RecipeError(
+            f"{flag} quantizes the model with bitsandbytes, which needs a CUDA GPU and this machine has none: "
+            "run on a GPU, or leave the flag out to train in full precision."
+        )
     if not is_bitsandbytes_available():
         raise RecipeError(f"{flag} needs the bitsandbytes package: pip install bitsandbytes, or leave the flag out.")
     if not model_args.use_peft:
-        raise RecipeError(f"{flag} freezes the quantized weights, so only a LoRA adapter can train: add --use_peft true.")
+        raise RecipeError(
+            f"{flag} freezes the quantized weights, so only a LoRA adapter can train: add --use_peft true."
+        )
 
 
 def check_hub_settings(script_args, training_args) -> None:
     """Settings of TRL's script arguments that the recipes do not carry out."""
     if script_args.dataset_streaming:
-        raise RecipeError("dataset_streaming is not supported: the recipes load the prompts whole; set it false "
-                          "(a prompt set large enough to need streaming can be cut to the rows a run uses).")
+        raise RecipeError(
+            "dataset_streaming is not supported: the recipes load the prompts whole; set it false "
+            "(a prompt set large enough to need streaming can be cut to the rows a run uses)."
+        )
     if training_args.push_to_hub:
-        raise RecipeError("push_to_hub is not supported: set it false and upload the output directory afterwards "
-                          "with `hf upload <repo> <output_dir>`.")
+        raise RecipeError(
+            "push_to_hub is not supported: set it false and upload the output directory afterwards "
+            "with `hf upload <repo> <output_dir>`."
+        )
 
 
 def check_evaluation_split(name_or_path: str, test_split: str, eval_strategy, eval_on_start: bool = False) -> None:
     """Evaluation reads the `dataset_test_split` of the prompts' source, which a single local file does not have, and
     an evaluation before training needs evaluation to be on."""
     if eval_on_start and eval_strategy == "no":
-        raise RecipeError("eval_on_start evaluates before the first step, but eval_strategy is no, so no evaluation data "
-                          "is loaded: set eval_strategy steps (with a dataset_test_split), or eval_on_start false.")
+        raise RecipeError(
+            "eval_on_start evaluates before the first step, but eval_strategy is no, so no evaluation data "
+            "is loaded: set eval_strategy steps (with a dataset_test_split), or eval_on_start false."
+        )
     if eval_strategy == "no" or not name_or_path:
         return
     if Path(name_or_path).expanduser().suffix in FILE_BUILDERS:

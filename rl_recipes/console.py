@@ -56,8 +56,10 @@ class ConsoleMetrics:
         unknown = [name for name in self.names if name not in logs and not name.startswith("eval_")]
         if unknown:
             known = ", ".join(sorted(key for key in logs if key != "total_flos"))
-            print(f"warning: console_metrics {', '.join(unknown)} not logged by this trainer; it logs: {known}",
-                  file=sys.stderr)
+            print(
+                f"warning: console_metrics {', '.join(unknown)} not logged by this trainer; it logs: {known}",
+                file=sys.stderr,
+            )
 
     def items(self) -> list[tuple[str, str]]:
         return [(name, self.latest[name]) for name in self.names if name in self.latest]
@@ -131,13 +133,17 @@ def quiet_library_warnings() -> None:
     # TRL 1.16 reads `model.is_gradient_checkpointing` each time it unwraps the model for generation
     # (trl/models/utils.py); transformers 5 deprecated that property for `is_activation_checkpointing`.
     warnings.filterwarnings(
-        "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning,
+        "ignore",
+        message=r"`is_gradient_checkpointing` is deprecated",
+        category=FutureWarning,
         module=r"transformers\.modeling_utils",
     )
     # With activation checkpointing on, TRL turns it off around each no-grad pass and back on after
     # (`disable_gradient_checkpointing` in trl/models/utils.py), through the older names.
     warnings.filterwarnings(
-        "ignore", message=r"`gradient_checkpointing_(enable|disable)` is deprecated", category=FutureWarning,
+        "ignore",
+        message=r"`gradient_checkpointing_(enable|disable)` is deprecated",
+        category=FutureWarning,
         module=r"transformers\.modeling_utils",
     )
     # TRL's configs default the deprecated `gradient_checkpointing` to True, and transformers 5 warns whenever that
@@ -145,11 +151,12 @@ def quiet_library_warnings() -> None:
     # unset gets the warning for a name it never wrote; one that writes the old name has it renamed by
     # rl_recipes.arguments before transformers sees it.
     warnings.filterwarnings(
-        "ignore", message=r"`gradient_checkpointing` is deprecated", category=FutureWarning,
+        "ignore",
+        message=r"`gradient_checkpointing` is deprecated",
+        category=FutureWarning,
         module=r"transformers\.training_args",
     )
     # DeepSpeed, pinned for the ZeRO launch paths, is imported by the libraries whenever it is installed,
     # and on a machine without a GPU it logs that it falls back to its CPU accelerator
     # (deepspeed/accelerator/real_accelerator.py): true, and nothing to act on for a CPU recipe.
     logging.getLogger("DeepSpeed").addFilter(DEEPSPEED_CPU_NOTICE)  # once: the same filter is not added twice
-

@@ -6,7 +6,7 @@ where it is known), the completions' token entropy, how many of the latest compl
 the evaluation reward when the run evaluates, and for an agent run its tool use (calls and turns per
 rollout, failed calls per call). `CurvesCallback` redraws it in the output directory at
 every checkpoint and at the end of training, from the main process only. The plotting helpers here
-are shared with `scripts/compare.py`.
+are shared with the sweeps' report (`rl_recipes.sweeps.report`).
 """
 
 from pathlib import Path
@@ -14,9 +14,12 @@ from pathlib import Path
 from transformers.trainer_callback import TrainerCallback
 
 CURVES_FILE = "curves.png"
-# An agent run's tool metrics (rl_recipes.trainers.agents), drawn in one panel.
-TOOL_USE = [("tools/call_frequency", "calls per rollout"), ("tools/turns", "turns per rollout"),
-            ("tools/failure_frequency", "failed calls per call")]
+# An agent run's tool metrics (rl_recipes.trainers.agent_rloo), drawn in one panel.
+TOOL_USE = [
+    ("tools/call_frequency", "calls per rollout"),
+    ("tools/turns", "turns per rollout"),
+    ("tools/failure_frequency", "failed calls per call"),
+]
 
 
 def pyplot():
@@ -68,7 +71,9 @@ def draw_curves(log_history: list[dict], path: Path, max_reward: float | None = 
     for ax, panel in zip(axes[0], panels):
         if panel in ("reward", "eval_reward"):
             name = "reward" if panel == "reward" else "evaluation reward"
-            _draw_mean_and_band(ax, log_history, panel, "tab:blue" if panel == "reward" else "tab:green", f"mean {name}")
+            _draw_mean_and_band(
+                ax, log_history, panel, "tab:blue" if panel == "reward" else "tab:green", f"mean {name}"
+            )
             if max_reward is not None:
                 draw_maximum(ax, max_reward)
             ax.set_title(f"{name} (mean over completions)")

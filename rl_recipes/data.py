@@ -36,7 +36,9 @@ def load_prompts(
     from datasets.exceptions import DatasetsError
 
     if not name_or_path:
-        raise RecipeError("No prompts: set dataset_name to a Hub data set, a local directory or a .jsonl/.json/.csv/.parquet/.txt file.")
+        raise RecipeError(
+            "No prompts: set dataset_name to a Hub data set, a local directory or a .jsonl/.json/.csv/.parquet/.txt file."
+        )
     path = Path(name_or_path).expanduser()
     if looks_like_local_path(name_or_path) and not path.exists():
         raise RecipeError(f"Dataset path {name_or_path} does not exist: check dataset_name.")
@@ -56,9 +58,11 @@ def load_prompts(
     except (DatasetsError, OSError, ValueError, StopIteration) as error:
         if empty_files:  # datasets reads every split file of a directory, and one with no rows can stop it
             them = "it" if len(empty_files) == 1 else "them"
-            raise RecipeError(f"Dataset {name_or_path} cannot load split '{split}': {no_rows(name_or_path, empty_files)}, "
-                              f"and datasets reads every split file of a directory: add rows, or move {them} out of "
-                              f"{name_or_path}.") from None
+            raise RecipeError(
+                f"Dataset {name_or_path} cannot load split '{split}': {no_rows(name_or_path, empty_files)}, "
+                f"and datasets reads every split file of a directory: add rows, or move {them} out of "
+                f"{name_or_path}."
+            ) from None
         if isinstance(error, StopIteration):
             raise
         if "corresponds to no data" in str(error):  # a file with no rows that is not blank: `[]`, a CSV header alone
@@ -67,8 +71,10 @@ def load_prompts(
             if files.get(split):
                 raise empty_split_error(name_or_path, split, files[split], split_setting) from None
         if str(error).startswith("Unknown split"):
-            raise RecipeError(f"Dataset {name_or_path} has no split '{split}' ({' '.join(str(error).split())[:200]}): "
-                              "check dataset_train_split and dataset_test_split.") from None
+            raise RecipeError(
+                f"Dataset {name_or_path} has no split '{split}' ({' '.join(str(error).split())[:200]}): "
+                "check dataset_train_split and dataset_test_split."
+            ) from None
         hint = " (HF_HUB_OFFLINE=1: a Hub data set must be in the cache)" if is_offline() else ""
         raise RecipeError(f"Cannot load dataset '{name_or_path}'{hint}: {' '.join(str(error).split())[:300]}") from None
 
@@ -121,8 +127,10 @@ def local_split_files(path: Path, config: str | None) -> dict[str, list[Path]]:
         data_files = load_dataset_builder(str(path), name=config).config.data_files or {}
     except (DatasetsError, OSError, ValueError):
         return {}
-    return {str(split): [Path(file) for file in split_files if Path(file).is_file()]
-            for split, split_files in data_files.items()}
+    return {
+        str(split): [Path(file) for file in split_files if Path(file).is_file()]
+        for split, split_files in data_files.items()
+    }
 
 
 def no_rows(name_or_path: str, files: list[Path]) -> str:
@@ -142,8 +150,10 @@ def no_rows(name_or_path: str, files: list[Path]) -> str:
 def empty_split_error(name_or_path: str, split: str, files: list[Path], split_setting: str | None) -> RecipeError:
     """The asked-for split of a local directory has files, and none of them has a row."""
     setting = f" with --{split_setting}" if split_setting else ""
-    return RecipeError(f"Dataset {name_or_path} has an empty split '{split}' ({no_rows(name_or_path, files)}): "
-                       f"add rows, or name another split{setting}.")
+    return RecipeError(
+        f"Dataset {name_or_path} has an empty split '{split}' ({no_rows(name_or_path, files)}): "
+        f"add rows, or name another split{setting}."
+    )
 
 
 def check_prompt_rows(prompts: list, source: str, column: str) -> None:
@@ -152,8 +162,10 @@ def check_prompt_rows(prompts: list, source: str, column: str) -> None:
     for row, prompt in enumerate(prompts):
         problem = prompt_problem(prompt)
         if problem:
-            raise RecipeError(f"Row {row} of dataset {source}: column '{column}' {problem}: fix or drop the row "
-                              "(rows are counted from 0).")
+            raise RecipeError(
+                f"Row {row} of dataset {source}: column '{column}' {problem}: fix or drop the row "
+                "(rows are counted from 0)."
+            )
 
 
 def prompt_problem(prompt) -> str | None:
@@ -174,6 +186,11 @@ def prompt_problem(prompt) -> str | None:
     return None
 
 
+def rows_per_generation_batch(training_args) -> int:
+    """Distinct prompts the trainer draws for one generation batch across all processes."""
+    return training_args.generation_batch_size // training_args.num_generations
+
+
 def repeat_to_fill(dataset, min_rows: int):
     """`dataset`, repeated until it holds `min_rows` rows: every generation batch draws that many distinct rows,
     and a smaller set (one prompt, say) must still fill it."""
@@ -191,8 +208,9 @@ def as_conversation(prompt, system_prompt: str | None) -> list[dict]:
     return messages
 
 
-def tokenize_prompts(prompts: list, tokenizer, chat_template_kwargs: dict | None = None,
-                     tools: list | None = None) -> list[list[int]]:
+def tokenize_prompts(
+    prompts: list, tokenizer, chat_template_kwargs: dict | None = None, tools: list | None = None
+) -> list[list[int]]:
     """Each prompt's token ids as TRL makes them: text as it is, conversations through the chat template with the
     generation prompt and, for an agent, the `tools` it is offered (their schemas are part of the prompt). Chat prompts
     with a tokenizer that has no chat template stop with one line."""
@@ -205,12 +223,25 @@ def tokenize_prompts(prompts: list, tokenizer, chat_template_kwargs: dict | None
             "model's tokenizer has no chat template: use plain text prompts (conversational false, no system_prompt), "
             "or a model whose tokenizer has one (an instruct or chat model)."
         )
-    return tokenizer.apply_chat_template(prompts, tools=tools or None, add_generation_prompt=True, tokenize=True,
-                                         return_dict=True, **(chat_template_kwargs or {}))["input_ids"]
+    return tokenizer.apply_chat_template(
+        prompts,
+        tools=tools or None,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        **(chat_template_kwargs or {}),
+    )["input_ids"]
 
 
-def check_prompts_fit(prompts: list, tokenizer, max_positions: int | None, max_completion_length: int | None,
-                      source: str, chat_template_kwargs: dict | None = None, tools: list | None = None) -> None:
+def check_prompts_fit(
+    prompts: list,
+    tokenizer,
+    max_positions: int | None,
+    max_completion_length: int | None,
+    source: str,
+    chat_template_kwargs: dict | None = None,
+    tools: list | None = None,
+) -> None:
     """Every prompt, with `max_completion_length` tokens after it, must fit in the model's `max_positions`; TRL 1.x
     does not truncate prompts, and generation past the last position fails, or goes on reading garbage, mid-run.
     Prompts are measured as the model will see them, with the schemas of the `tools` an agent is offered. (What an
@@ -224,8 +255,16 @@ def check_prompts_fit(prompts: list, tokenizer, max_positions: int | None, max_c
     if not too_long:
         return
     rows = ", ".join(map(str, too_long[:5])) + (f" and {len(too_long) - 5} more" if len(too_long) > 5 else "")
-    rows = f"Rows {rows} of dataset {source} have prompts" if len(too_long) > 1 else f"Row {rows} of dataset {source} has a prompt"
-    fix = f"lower max_completion_length to at most {max_positions - max(lengths)}, or " if max(lengths) < max_positions else ""
+    rows = (
+        f"Rows {rows} of dataset {source} have prompts"
+        if len(too_long) > 1
+        else f"Row {rows} of dataset {source} has a prompt"
+    )
+    fix = (
+        f"lower max_completion_length to at most {max_positions - max(lengths)}, or "
+        if max(lengths) < max_positions
+        else ""
+    )
     raise RecipeError(
         f"{rows} too long for the model: the longest has {max(lengths)} tokens "
         f"(row {lengths.index(max(lengths))}), and with max_completion_length {max_completion_length} a prompt may "

@@ -25,7 +25,9 @@ class EmbeddedModel:
 
 EMBEDDED_MODELS = [
     EmbeddedModel(REPO_ROOT / "models" / "tiny-story", "build_tiny_model.py", "tiny story model", "about 1.5 minutes"),
-    EmbeddedModel(REPO_ROOT / "models" / "tiny-tools", "build_tool_model.py", "tiny tool-using model", "about 4 minutes"),
+    EmbeddedModel(
+        REPO_ROOT / "models" / "tiny-tools", "build_tool_model.py", "tiny tool-using model", "about 4 minutes"
+    ),
 ]
 
 
@@ -72,6 +74,16 @@ def _build_in_child_process(model: EmbeddedModel) -> None:
 
 
 _LAUNCHER_VARIABLES = {
-    "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
-    "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT",
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "GROUP_WORLD_SIZE",
+    "ROLE_RANK",
+    "ROLE_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TORCHELASTIC_RESTART_COUNT",
 }

@@ -43,13 +43,17 @@ def trains_on_cpu(training_args) -> bool:
 
 
 def bf16_refusal() -> str:
-    return ("bf16 is set, but this run trains on the CPU (no GPU with bf16 support, or --use_cpu true), where "
-            "it would be slow CPU autocast: set bf16 false, or run on a GPU with bf16 (Ampere or newer).")
+    return (
+        "bf16 is set, but this run trains on the CPU (no GPU with bf16 support, or --use_cpu true), where "
+        "it would be slow CPU autocast: set bf16 false, or run on a GPU with bf16 (Ampere or newer)."
+    )
 
 
 def bf16_fallback_notice() -> str:
-    return ("bf16 is off because this run trains on the CPU (no GPU with bf16 support, or --use_cpu true): "
-            "training in float32.")
+    return (
+        "bf16 is off because this run trains on the CPU (no GPU with bf16 support, or --use_cpu true): "
+        "training in float32."
+    )
 
 
 def weights_dtype(model_args) -> str | None:
@@ -88,4 +92,3 @@ def half_precision_notice(model_args, training_args) -> str | None:
         "weights in float32 (--dtype float32) and compute in bf16 (--bf16 true), train a LoRA adapter "
         "(--use_peft true), or launch with DeepSpeed, which keeps float32 master weights."
     )
-

@@ -3,7 +3,7 @@
     python scripts/build_tiny_model.py [--output_dir models/tiny-story] [--max_steps 300] ...
 
 Recipes whose model path is the default (`models/tiny-story`) run this by themselves when the model
-is missing; run it by hand to rebuild, or to build a variant elsewhere. See `rl_recipes/tiny_story/model.py`.
+is missing; run it by hand to rebuild, or to build a variant elsewhere. See `rl_recipes/tiny_models/story_model.py`.
 """
 
 from dataclasses import dataclass, field
@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from rl_recipes.console import quiet_library_warnings
-from rl_recipes.tiny_story.model import DEFAULT_TINY_MODEL_DIR, TinyModelSpec, build_tiny_model
+from rl_recipes.tiny_models.story_model import DEFAULT_TINY_MODEL_DIR, TinyModelSpec, build_tiny_model
 
 
 @dataclass
 class BuildArguments:
-    output_dir: str = field(default=str(DEFAULT_TINY_MODEL_DIR), metadata={"help": "Where to save model and tokenizer."})
+    output_dir: str = field(
+        default=str(DEFAULT_TINY_MODEL_DIR), metadata={"help": "Where to save model and tokenizer."}
+    )
 
 
 def main() -> None:

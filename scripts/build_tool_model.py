@@ -4,7 +4,7 @@ tool-calling chat template, Llama pretraining.
     python scripts/build_tool_model.py [--output_dir models/tiny-tools] [--tool_share 0.3] [--max_steps 800] ...
 
 Recipes whose model path is `models/tiny-tools` run this by themselves when the model is missing; run it by hand
-to rebuild, or to build a variant elsewhere. See `rl_recipes/tool_tasks/model.py`.
+to rebuild, or to build a variant elsewhere. See `rl_recipes/tiny_models/tool_model.py`.
 """
 
 from dataclasses import dataclass, field
@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from rl_recipes.console import quiet_library_warnings
-from rl_recipes.tool_tasks.model import DEFAULT_TOOL_MODEL_DIR, ToolModelSpec, build_tool_model
+from rl_recipes.tiny_models.tool_model import DEFAULT_TOOL_MODEL_DIR, ToolModelSpec, build_tool_model
 
 
 @dataclass
 class BuildArguments:
-    output_dir: str = field(default=str(DEFAULT_TOOL_MODEL_DIR), metadata={"help": "Where to save model and tokenizer."})
+    output_dir: str = field(
+        default=str(DEFAULT_TOOL_MODEL_DIR), metadata={"help": "Where to save model and tokenizer."}
+    )
 
 
 def main() -> None:

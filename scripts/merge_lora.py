@@ -21,23 +21,31 @@ from transformers import HfArgumentParser
 
 from rl_recipes import REPO_ROOT
 from rl_recipes.checks import RecipeError, check_adapter_base, check_model_source
-from rl_recipes.saving import model_dir_written_whole
 from rl_recipes.embedded import ensure_embedded_model
+from rl_recipes.run_directory import refuse_used_output_dir
+from rl_recipes.saving import model_dir_written_whole
 
 
 @dataclass
 class MergeArguments:
-    adapter_dir: str = field(metadata={"help": "Directory of a LoRA run: adapter_config.json, adapter weights, tokenizer."})
+    adapter_dir: str = field(
+        metadata={"help": "Directory of a LoRA run: adapter_config.json, adapter weights, tokenizer."}
+    )
     output_dir: str = field(metadata={"help": "Where to save the merged model and its tokenizer."})
     base_model: str | None = field(
-        default=None, metadata={"help": "Base model directory or Hub id; default: base_model_name_or_path of the adapter."}
+        default=None,
+        metadata={"help": "Base model directory or Hub id; default: base_model_name_or_path of the adapter."},
     )
     dtype: str = field(
         default="auto",
-        metadata={"help": "dtype to load, merge and save in; 'auto' keeps the base checkpoint's.",
-                  "choices": ["auto", "float32", "bfloat16", "float16"]},
+        metadata={
+            "help": "dtype to load, merge and save in; 'auto' keeps the base checkpoint's.",
+            "choices": ["auto", "float32", "bfloat16", "float16"],
+        },
     )
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an output directory that holds files."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace an output directory that holds files."}
+    )
 
 
 def check_arguments(args: MergeArguments) -> str:
@@ -46,15 +54,18 @@ def check_arguments(args: MergeArguments) -> str:
     if not adapter_dir.is_dir():
         raise RecipeError(f"Adapter directory {adapter_dir} does not exist: check --adapter_dir.")
     if not (adapter_dir / "adapter_config.json").is_file():
-        what = "a full model, with nothing to merge" if (adapter_dir / "config.json").is_file() else "no LoRA run's output"
-        raise RecipeError(f"{adapter_dir} has no adapter_config.json ({what}): point --adapter_dir at a LoRA run's output_dir.")
+        what = (
+            "a full model, with nothing to merge" if (adapter_dir / "config.json").is_file() else "no LoRA run's output"
+        )
+        raise RecipeError(
+            f"{adapter_dir} has no adapter_config.json ({what}): point --adapter_dir at a LoRA run's output_dir."
+        )
     if output_dir.resolve() == adapter_dir.resolve():
         raise RecipeError("--output_dir is the adapter directory: save the merged model somewhere else.")
     if output_dir.is_file():
         raise RecipeError(f"Output directory {output_dir} is a file: pass a directory as --output_dir.")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not args.overwrite_output_dir:
-        raise RecipeError(f"Output directory {output_dir} already holds files: pass another --output_dir, "
-                          "or --overwrite_output_dir true to replace it.")
+    if not args.overwrite_output_dir:
+        refuse_used_output_dir(output_dir, "pass another --output_dir, or --overwrite_output_dir true to replace it")
     if args.base_model:
         check_model_source(args.base_model, setting="--base_model")
         return args.base_model

@@ -14,7 +14,7 @@ import sys
 
 from transformers import TrainerCallback
 
-import rl_recipes.runner as runner
+import rl_recipes.runner.lifecycle as lifecycle
 
 
 class ScaleProbe(TrainerCallback):
@@ -24,7 +24,9 @@ class ScaleProbe(TrainerCallback):
     def record(self, when: str) -> None:
         accelerator = self.trainer.accelerator
         plugin = accelerator.state.deepspeed_plugin
-        name, weight = max(self.trainer.model.named_parameters(), key=lambda item: getattr(item[1], "ds_numel", item[1].numel()))
+        name, weight = max(
+            self.trainer.model.named_parameters(), key=lambda item: getattr(item[1], "ds_numel", item[1].numel())
+        )
         moving_average = getattr(self.trainer, "moving_average", None)
         record = {
             "when": when,
@@ -47,7 +49,7 @@ class ScaleProbe(TrainerCallback):
         self.record("end")
 
 
-build_trainer = runner.build_trainer
+build_trainer = lifecycle.build_trainer
 
 
 def build_probed_trainer(*args, **kwargs):
@@ -56,7 +58,7 @@ def build_probed_trainer(*args, **kwargs):
     return trainer
 
 
-runner.build_trainer = build_probed_trainer
+lifecycle.build_trainer = build_probed_trainer  # the name the recipes' `main` builds its trainer through
 recipe = sys.argv[1]
 sys.argv = sys.argv[1:]
 runpy.run_path(recipe, run_name="__main__")

@@ -8,7 +8,7 @@ class instead reaches a model that a recipe script loads itself, so one patch dr
 
 For each row of the batch, the row's text (pad tokens left out, special tokens kept, so the chat's role markers show
 where each turn begins) goes to a script, which answers the row's next assistant turn as text, e.g.
-`<call>move direction=up</call><|end|>` (the tiny tool model's chat format, `rl_recipes.tool_tasks.chat_format`).
+`<call>move direction=up</call><|end|>` (the tiny tool model's chat format, `rl_recipes.tiny_models.chat_format`).
 The turn is tokenised without special tokens and returned after the row, right-padded with the pad token to the
 longest turn of the batch, and cut to the generation config's `max_new_tokens`, as generate would.
 

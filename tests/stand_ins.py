@@ -15,8 +15,8 @@ CHATML_TEMPLATE = (
 
 
 def build_tokenizer(chat: bool = False):
-    from rl_recipes.tiny_story.corpus import generate_corpus
-    from rl_recipes.tiny_story.model import train_tokenizer
+    from rl_recipes.tiny_models.story_corpus import generate_corpus
+    from rl_recipes.tiny_models.story_model import train_tokenizer
 
     tokenizer = train_tokenizer(generate_corpus(300, seed=0), vocab_size=400)
     if chat:
@@ -35,19 +35,47 @@ def _causal_lm_config(architecture: str, tokenizer):
         "pad_token_id": tokenizer.pad_token_id,
     }
     if architecture == "qwen2":
-        return Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           num_key_value_heads=1, max_position_embeddings=512, **special)
+        return Qwen2Config(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=512,
+            **special,
+        )
     if architecture == "llama":
-        return LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           num_key_value_heads=1, max_position_embeddings=512, **special)
+        return LlamaConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=512,
+            **special,
+        )
     if architecture == "gpt_neo":
-        return GPTNeoConfig(hidden_size=32, num_layers=2, num_heads=2, attention_types=[[["global", "local"], 1]],
-                            window_size=64, max_position_embeddings=512, **special)
+        return GPTNeoConfig(
+            hidden_size=32,
+            num_layers=2,
+            num_heads=2,
+            attention_types=[[["global", "local"], 1]],
+            window_size=64,
+            max_position_embeddings=512,
+            **special,
+        )
     if architecture == "gpt2":
         return GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=512, **special)
     if architecture == "opt":  # applies its dropout (config.dropout, 0.1) as a function call, not an nn.Dropout
-        return OPTConfig(hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=2, word_embed_proj_dim=32,
-                         max_position_embeddings=512, **special)
+        return OPTConfig(
+            hidden_size=32,
+            ffn_dim=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            word_embed_proj_dim=32,
+            max_position_embeddings=512,
+            **special,
+        )
     raise ValueError(f"no stand-in for architecture '{architecture}'")
 
 
@@ -80,8 +108,15 @@ def build_classifier(output_dir: Path, labels: tuple[str, ...] = ("NEGATIVE", "P
     torch.manual_seed(0)
     tokenizer = build_tokenizer()
     config = DistilBertConfig(
-        vocab_size=len(tokenizer), dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        vocab_size=len(tokenizer),
+        dim=32,
+        hidden_dim=64,
+        n_layers=2,
+        n_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     DistilBertForSequenceClassification(config).save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)

@@ -7,9 +7,9 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM
 from trl import RLOOTrainer
 
-from rl_recipes.tool_tasks.calculator import TOOLS
-from rl_recipes.tool_tasks.vault import Vault
-from rl_recipes.trainers.agents import AgentRLOOConfig, AgentRLOOTrainer
+from rl_recipes.tasks.calculator.tools import TOOLS
+from rl_recipes.tasks.vault.environment import Vault
+from rl_recipes.trainers.agent_rloo import AgentRLOOConfig, AgentRLOOTrainer
 from rl_recipes.trainers.reinforce import AgentReinforceTrainer, ReinforceConfig
 
 QUESTION = [{"role": "user", "content": "What is 7 * 83 + 15?"}]
@@ -23,16 +23,30 @@ REWARDS = [1.0, 0.0]
 
 def scripted_trainer(model_dir, tmp_path, trainer_class=AgentRLOOTrainer, config_class=AgentRLOOConfig, **settings):
     """An agent trainer whose generation writes TRAJECTORIES' turns (rollout i gets TRAJECTORIES[i]), scored REWARDS."""
+
     def fixed_rewards(completions, **kwargs):
         return [REWARDS[0] if len(completion) > 1 else REWARDS[1] for completion in completions]
 
     args = config_class(
-        output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=settings.pop("num_generations", 2),
-        max_completion_length=settings.pop("max_completion_length", 96), bf16=False, activation_checkpointing=False,
-        report_to="none", use_cpu=True, learning_rate=1e-4, seed=0, **settings,
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        num_generations=settings.pop("num_generations", 2),
+        max_completion_length=settings.pop("max_completion_length", 96),
+        bf16=False,
+        activation_checkpointing=False,
+        report_to="none",
+        use_cpu=True,
+        learning_rate=1e-4,
+        seed=0,
+        **settings,
     )
-    trainer = trainer_class(model=str(model_dir), reward_funcs=fixed_rewards, args=args, tools=TOOLS,
-                            train_dataset=Dataset.from_list([{"prompt": QUESTION}] * 4))
+    trainer = trainer_class(
+        model=str(model_dir),
+        reward_funcs=fixed_rewards,
+        args=args,
+        tools=TOOLS,
+        train_dataset=Dataset.from_list([{"prompt": QUESTION}] * 4),
+    )
     tokenizer = trainer.processing_class
     rounds = []
 
@@ -77,9 +91,12 @@ def test_the_gradient_is_that_of_the_objective_with_tool_results_masked_out(tool
     trainer = scripted_trainer(tool_model_dir, tmp_path, trainer_class, config)
     _, gradients, batch = loss_and_gradients(trainer)
     tokenizer = trainer.processing_class
-    masked = [tokenizer.decode([t for t, m, c in zip(ids, mask, keep) if c and not m])
-              for ids, mask, keep in zip(batch["completion_ids"].tolist(), batch["tool_mask"].tolist(),
-                                         batch["completion_mask"].tolist())]
+    masked = [
+        tokenizer.decode([t for t, m, c in zip(ids, mask, keep) if c and not m])
+        for ids, mask, keep in zip(
+            batch["completion_ids"].tolist(), batch["tool_mask"].tolist(), batch["completion_mask"].tolist()
+        )
+    ]
     assert masked == ["<|tool|>581<|end|><|assistant|><|tool|>596<|end|><|assistant|>", ""]
     # RLOO: each rollout's reward minus the other's (the leave-one-out baseline over the task's two rollouts);
     # REINFORCE without a baseline: the reward itself. Over whole trajectories either way.
@@ -89,7 +106,9 @@ def test_the_gradient_is_that_of_the_objective_with_tool_results_masked_out(tool
     for name, gradient in expected.items():
         torch.testing.assert_close(gradients[name], gradient, atol=1e-5, rtol=1e-4, msg=name)
     # Counting the tool results would change it well beyond those tolerances.
-    unmasked = masked_objective_gradients(tool_model_dir, batch, expected_advantages, torch.ones_like(batch["tool_mask"]))
+    unmasked = masked_objective_gradients(
+        tool_model_dir, batch, expected_advantages, torch.ones_like(batch["tool_mask"])
+    )
     assert (gradients["model.norm.weight"] - unmasked["model.norm.weight"]).abs().max() > 1e-3
 
 
@@ -133,26 +152,44 @@ class BrokenVault(Vault):
         return super().reset(codes, code_drawer, **row)
 
 
-VAULT_ROW = {"prompt": [{"role": "user", "content": "Open the vault."}], "codes": [111, 222, 333, 444, 555], "code_drawer": 3}
+VAULT_ROW = {
+    "prompt": [{"role": "user", "content": "Open the vault."}],
+    "codes": [111, 222, 333, 444, 555],
+    "code_drawer": 3,
+}
 VAULT_TURNS = ["<call>read_drawer drawer=3</call><|end|>", "<call>unlock code=333</call><|end|>", "Open.<|end|>"]
 
 
 def vault_trainer(model_dir, tmp_path, environment, rows, policy=None, num_generations=2):
     """An agent trainer on the vault (no reward but the environment's), every rollout pinned to VAULT_TURNS."""
-    from rl_recipes.trainers.reward_guard import RewardGuardMixin
+    from rl_recipes.trainers.stacks import AgentRLOORecipeTrainer
 
-    trainer_class = type("Guarded", (RewardGuardMixin, AgentRLOOTrainer), {}) if policy else AgentRLOOTrainer
-    args = AgentRLOOConfig(output_dir=str(tmp_path), per_device_train_batch_size=len(rows) * num_generations,
-                           num_generations=num_generations, max_completion_length=96, bf16=False,
-                           activation_checkpointing=False, report_to="none", use_cpu=True, seed=0)
+    # With a fault policy, the class the agent recipe runs (the reward guard among its layers).
+    trainer_class = AgentRLOORecipeTrainer if policy else AgentRLOOTrainer
+    args = AgentRLOOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=len(rows) * num_generations,
+        num_generations=num_generations,
+        max_completion_length=96,
+        bf16=False,
+        activation_checkpointing=False,
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+    )
     seen_environments = []
 
     def sees_environments(completions, environments, **kwargs):
         seen_environments.append(list(environments))
         return [0.0] * len(completions)
 
-    trainer = trainer_class(model=str(model_dir), reward_funcs=[sees_environments], args=args,
-                            environment_factory=environment, train_dataset=Dataset.from_list(rows))
+    trainer = trainer_class(
+        model=str(model_dir),
+        reward_funcs=[sees_environments],
+        args=args,
+        environment_factory=environment,
+        train_dataset=Dataset.from_list(rows),
+    )
     if policy:
         trainer.reward_fault_policy = policy
     tokenizer = trainer.processing_class
@@ -219,8 +256,11 @@ def test_the_logged_entropy_and_kl_are_means_over_the_models_own_tokens(tool_mod
     width = batch["completion_ids"].size(1)
     with torch.no_grad():
         logps, entropies, _ = RLOOTrainer._get_per_token_logps_and_entropies(
-            trainer, trainer.model, ids, attention, width, compute_entropy=True)
-        ref_logps, _, _ = RLOOTrainer._get_per_token_logps_and_entropies(trainer, trainer.ref_model, ids, attention, width)
+            trainer, trainer.model, ids, attention, width, compute_entropy=True
+        )
+        ref_logps, _, _ = RLOOTrainer._get_per_token_logps_and_entropies(
+            trainer, trainer.ref_model, ids, attention, width
+        )
     logged = trainer._metrics["train"]
     assert logged["entropy"][-1] == pytest.approx(model_token_mean(entropies, batch), rel=1e-4)
     assert logged["kl"][-1] == pytest.approx(model_token_mean(logps - ref_logps, batch), rel=1e-3, abs=1e-6)
@@ -232,8 +272,9 @@ def test_the_logged_entropy_and_kl_are_means_over_the_models_own_tokens(tool_mod
 @pytest.mark.parametrize("mask_truncated", [False, True])
 def test_a_rollout_cut_with_a_call_pending_counts_as_truncated(tool_model_dir, tmp_path, mask_truncated):
     # The first rollout's first turn calls a tool whose result does not fit in 10 tokens: it ends cut, on its call.
-    trainer = scripted_trainer(tool_model_dir, tmp_path, max_completion_length=10,
-                               mask_truncated_completions=mask_truncated)
+    trainer = scripted_trainer(
+        tool_model_dir, tmp_path, max_completion_length=10, mask_truncated_completions=mask_truncated
+    )
     batch = trainer._generate_and_score_completions([{"prompt": QUESTION}] * 2)
     assert trainer._metrics["train"]["completions/clipped_ratio"] == [0.5]
     kept = batch["completion_mask"].sum(dim=1).tolist()
@@ -251,13 +292,21 @@ class Greeting:
         return 0.5
 
 
-def test_several_environments_each_rows_own_tools_in_its_prompt_and_each_class_scores_its_rollouts(tool_model_dir, tmp_path):
-    rows = [{**VAULT_ROW, "environment": "vault"}, {"prompt": [{"role": "user", "content": ""}], "environment": "greeting",
-                                                   "codes": [0] * 5, "code_drawer": 1}]
-    trainer, inputs, seen = vault_trainer(tool_model_dir, tmp_path, {"vault": RecordingVault, "greeting": Greeting}, rows)
+def test_several_environments_each_rows_own_tools_in_its_prompt_and_each_class_scores_its_rollouts(
+    tool_model_dir, tmp_path
+):
+    rows = [
+        {**VAULT_ROW, "environment": "vault"},
+        {"prompt": [{"role": "user", "content": ""}], "environment": "greeting", "codes": [0] * 5, "code_drawer": 1},
+    ]
+    trainer, inputs, seen = vault_trainer(
+        tool_model_dir, tmp_path, {"vault": RecordingVault, "greeting": Greeting}, rows
+    )
     batch = trainer._generate_and_score_completions(inputs)
     prompts = [trainer.processing_class.decode(ids, skip_special_tokens=False) for ids in batch["prompt_ids"]]
-    assert "read_drawer(drawer)" in prompts[0] and prompts[0].endswith("Open the vault. The code is in drawer 3.<|end|><|assistant|>")
+    assert "read_drawer(drawer)" in prompts[0] and prompts[0].endswith(
+        "Open the vault. The code is in drawer 3.<|end|><|assistant|>"
+    )
     assert "read_drawer" not in prompts[2] and prompts[2].endswith("<|user|>Say hello.<|end|><|assistant|>")
     assert [type(e).__name__ for e in seen[0]] == ["RecordingVault", "RecordingVault", "Greeting", "Greeting"]
     assert trainer.reward_func_names == ["sees_environments", "RecordingVault", "Greeting"]
@@ -275,8 +324,10 @@ class Verbose(Vault):
 
 
 def test_a_prompt_that_resets_observation_makes_too_long_stops_the_run_with_one_line(tool_model_dir, tmp_path):
-    from rl_recipes.trainers.agents import ToolFault
+    from rl_recipes.trainers.agent_rloo import ToolFault
 
     trainer, inputs, _ = vault_trainer(tool_model_dir, tmp_path, Verbose, [VAULT_ROW])
-    with pytest.raises(ToolFault, match=r"A prompt is \d+ tokens with its tools and the environment's reset observation"):
+    with pytest.raises(
+        ToolFault, match=r"A prompt is \d+ tokens with its tools and the environment's reset observation"
+    ):
         trainer._generate_and_score_completions(inputs)

@@ -11,8 +11,8 @@ import trl.chat_template_utils  # noqa: F401  (imported now, so that the timed r
 
 from rl_recipes.agents.execution import ToolExecutor
 from rl_recipes.agents.rollout import MALFORMED_CALL, ToolLoop, tool_call_marker, validate_arguments
-from rl_recipes.tool_tasks.calculator import TOOLS, add, multiply
-from rl_recipes.tool_tasks.chat_format import train_tokenizer
+from rl_recipes.tasks.calculator.tools import TOOLS, add, multiply
+from rl_recipes.tiny_models.chat_format import train_tokenizer
 
 QUESTION = [{"role": "user", "content": "What is 7 * 83 + 15?"}]
 
@@ -46,11 +46,18 @@ def error(message: str) -> str:
 
 
 def run(tokenizer, generate, tools=TOOLS, timeout=0.0, **limits):
-    prompt = tokenizer.apply_chat_template(QUESTION, tools=TOOLS, add_generation_prompt=True, tokenize=True,
-                                           return_dict=True)["input_ids"]
+    prompt = tokenizer.apply_chat_template(
+        QUESTION, tools=TOOLS, add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
     limits.setdefault("call_marker", tool_call_marker(tokenizer))
-    loop = ToolLoop(tokenizer=tokenizer, generate=generate, max_completion_length=limits.pop("max_completion_length", 200),
-                    max_model_len=limits.pop("max_model_len", 512), executor=ToolExecutor(timeout=timeout), **limits)
+    loop = ToolLoop(
+        tokenizer=tokenizer,
+        generate=generate,
+        max_completion_length=limits.pop("max_completion_length", 200),
+        max_model_len=limits.pop("max_model_len", 512),
+        executor=ToolExecutor(timeout=timeout),
+        **limits,
+    )
     (trajectory,) = loop.run([prompt], [{tool.__name__: tool for tool in tools}], [list(tools)])
     return prompt, trajectory
 
@@ -66,12 +73,19 @@ def test_calls_run_their_tools_and_the_results_follow_as_masked_tokens_token_in_
     # The model's tokens are kept as generated; what the template puts after a call is in between, masked out.
     model_tokens = [t for t, m in zip(trajectory.completion_ids, trajectory.tool_mask) if m]
     assert model_tokens == sum((ids(tokenizer, turn) for turn in turns), [])
-    rendered = tokenizer.apply_chat_template(QUESTION + trajectory.messages, tools=TOOLS, tokenize=True, return_dict=True)
-    assert prompt + trajectory.completion_ids == rendered["input_ids"]  # the conversation, exactly as the template writes it
+    rendered = tokenizer.apply_chat_template(
+        QUESTION + trajectory.messages, tools=TOOLS, tokenize=True, return_dict=True
+    )
+    assert (
+        prompt + trajectory.completion_ids == rendered["input_ids"]
+    )  # the conversation, exactly as the template writes it
     tool_tokens = [t for t, m in zip(trajectory.completion_ids, trajectory.tool_mask) if not m]
     assert tokenizer.decode(tool_tokens) == "<|tool|>581<|end|><|assistant|><|tool|>596<|end|><|assistant|>"
     # Each round continues every rollout from all it has so far, within what is left of its budget.
-    assert seen[1] == ([prompt + trajectory.completion_ids[: len(seen[1][0][0]) - len(prompt)]], 200 - (len(seen[1][0][0]) - len(prompt)))
+    assert seen[1] == (
+        [prompt + trajectory.completion_ids[: len(seen[1][0][0]) - len(prompt)]],
+        200 - (len(seen[1][0][0]) - len(prompt)),
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +93,10 @@ def test_calls_run_their_tools_and_the_results_follow_as_masked_tokens_token_in_
     [
         ("<call>divide a=7 b=83</call><|end|>", error("unknown tool 'divide' (tools: add, multiply, subtract)")),
         ("<call>multiply a=7 c=83</call><|end|>", error("TypeError: multiply takes a, b; not c; missing b")),
-        ("<call>multiply a=7 b=The</call><|end|>", error("TypeError: argument b of multiply must be integer, got 'The'")),
+        (
+            "<call>multiply a=7 b=The</call><|end|>",
+            error("TypeError: argument b of multiply must be integer, got 'The'"),
+        ),
         ("<call></call><|end|>", error(MALFORMED_CALL)),
         ("<call>multiply a=7 b=83<|end|>", error("TypeError: argument b of multiply must be integer, got '83<|end|>'")),
     ],
@@ -133,7 +150,9 @@ async def async_add(a: int, b: int) -> int:
     ],
     ids=["raises", "does not return", "async", "async with a time limit"],
 )
-def test_a_tool_that_raises_or_hangs_is_an_error_result_and_async_tools_are_awaited(tokenizer, tool, timeout, result, failed):
+def test_a_tool_that_raises_or_hangs_is_an_error_result_and_async_tools_are_awaited(
+    tokenizer, tool, timeout, result, failed
+):
     arguments = "a=3" if tool.__name__ != "async_add" else "a=3 b=5"
     generate, _ = scripted(tokenizer, f"<call>{tool.__name__} a={arguments[2:]}</call><|end|>", "Done.<|end|>")
     started = time.monotonic()
@@ -202,11 +221,21 @@ def per_row(tokenizer, turns_of):
 
 def run_batch(tokenizer, generate, prompts, tools, executor=None, **settings):
     """Roll out `prompts` (user messages), every rollout offered `tools`."""
-    prompt_ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tools=tools, add_generation_prompt=True,
-                                                tokenize=True, return_dict=True)["input_ids"] for p in prompts]
+    prompt_ids = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}], tools=tools, add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
+        for p in prompts
+    ]
     settings.setdefault("call_marker", tool_call_marker(tokenizer))
-    loop = ToolLoop(tokenizer=tokenizer, generate=generate, max_completion_length=settings.pop("max_completion_length", 200),
-                    max_model_len=512, executor=executor or ToolExecutor(), **settings)
+    loop = ToolLoop(
+        tokenizer=tokenizer,
+        generate=generate,
+        max_completion_length=settings.pop("max_completion_length", 200),
+        max_model_len=512,
+        executor=executor or ToolExecutor(),
+        **settings,
+    )
     by_name = {tool.__name__: tool for tool in tools}
     return loop.run(prompt_ids, [by_name] * len(prompts), [list(tools)] * len(prompts))
 
@@ -239,18 +268,31 @@ def test_calls_of_different_rollouts_run_concurrently_and_each_result_lands_in_i
     # Eight rollouts, each calling twice in one turn; the calls of later rollouts finish first.
     def turns(text, round_):
         a = int(text.split("Square ")[1].split("<")[0]) if round_ == 0 else None
-        return f"<call>slow_square a={a}</call><call>slow_square a={a + 1}</call><|end|>" if round_ == 0 else "Done.<|end|>"
+        return (
+            f"<call>slow_square a={a}</call><call>slow_square a={a + 1}</call><|end|>"
+            if round_ == 0
+            else "Done.<|end|>"
+        )
 
     prompts = [f"Square {a}" for a in range(8)]
     # All eight rollouts' first calls at once (a rollout's second call waits for its first).
-    most, trajectories = most_in_flight(lambda: run_batch(tokenizer, per_row(tokenizer, turns)[0], prompts, [slow_square]))
+    most, trajectories = most_in_flight(
+        lambda: run_batch(tokenizer, per_row(tokenizer, turns)[0], prompts, [slow_square])
+    )
     assert most == 8
     for a, trajectory in enumerate(trajectories):
         assert [m["content"] for m in trajectory.messages if m["role"] == "tool"] == [str(a * a), str((a + 1) ** 2)]
     # The bound holds, and one call at a time gives the same transcripts.
     for bound in (3, 1):
-        most, bounded = most_in_flight(lambda: run_batch(tokenizer, per_row(tokenizer, turns)[0], prompts, [slow_square],
-                                                         executor=ToolExecutor(max_parallel_calls=bound)))
+        most, bounded = most_in_flight(
+            lambda bound=bound: run_batch(
+                tokenizer,
+                per_row(tokenizer, turns)[0],
+                prompts,
+                [slow_square],
+                executor=ToolExecutor(max_parallel_calls=bound),
+            )
+        )
         assert most == bound
         assert [t.messages for t in bounded] == [t.messages for t in trajectories]
         assert [t.completion_ids for t in bounded] == [t.completion_ids for t in trajectories]
@@ -275,8 +317,14 @@ class Counter:
 def test_a_rollout_cut_with_its_call_pending_never_runs_the_call_again(tokenizer):
     # Rollout "a=1" gets a result too long for the budget, so it ends cut; rollout "a=2" goes on for three rounds.
     Counter.calls = 0
-    generate, _ = per_row(tokenizer, lambda text, r: "<call>count a=1</call><|end|>" if "Cut" in text
-                          else ("<call>count a=2</call><|end|>" if r < 3 else "Done.<|end|>"))
+    generate, _ = per_row(
+        tokenizer,
+        lambda text, r: (
+            "<call>count a=1</call><|end|>"
+            if "Cut" in text
+            else ("<call>count a=2</call><|end|>" if r < 3 else "Done.<|end|>")
+        ),
+    )
     cut, going_on = run_batch(tokenizer, generate, ["Cut", "Go"], [Counter.count], max_completion_length=60)
     assert cut.cut and cut.tool_calls == 1 and not going_on.cut and going_on.tool_calls == 3
     assert Counter.calls == 4  # once for the cut rollout, three times for the other
@@ -302,8 +350,13 @@ def test_a_tool_that_needs_the_main_thread_is_named_and_runs_in_it_with_one_call
     turns = ("<call>uses_signals a=3</call><|end|>", "Done.<|end|>")
     _, trajectory = run(tokenizer, scripted(tokenizer, *turns)[0], tools=[uses_signals])
     assert trajectory.main_thread_tool == "uses_signals" and trajectory.tool_failures == 1
-    (trajectory,) = run_batch(tokenizer, scripted(tokenizer, *turns)[0], ["Go"], [uses_signals],
-                              executor=ToolExecutor(max_parallel_calls=1, timeout=0))
+    (trajectory,) = run_batch(
+        tokenizer,
+        scripted(tokenizer, *turns)[0],
+        ["Go"],
+        [uses_signals],
+        executor=ToolExecutor(max_parallel_calls=1, timeout=0),
+    )
     assert trajectory.messages[1]["content"] == "3" and trajectory.main_thread_tool is None
 
 
@@ -319,8 +372,12 @@ async def blocking_async(a: int) -> int:
 
 def test_an_async_tool_that_blocks_is_cut_at_its_time_limit(tokenizer):
     started = time.monotonic()
-    _, trajectory = run(tokenizer, scripted(tokenizer, "<call>blocking_async a=3</call><|end|>", "Done.<|end|>")[0],
-                        tools=[blocking_async], timeout=0.3)
+    _, trajectory = run(
+        tokenizer,
+        scripted(tokenizer, "<call>blocking_async a=3</call><|end|>", "Done.<|end|>")[0],
+        tools=[blocking_async],
+        timeout=0.3,
+    )
     assert time.monotonic() - started < 1.5
     assert trajectory.messages[1]["content"] == error("TimeoutError: blocking_async did not return within 0.3 s")
 
@@ -335,7 +392,9 @@ def rows(limit: int) -> list:
 
 
 def test_a_list_result_reaches_the_transcript_as_the_tool_returned_it_and_the_model_sees_it_rendered(tokenizer):
-    _, trajectory = run(tokenizer, scripted(tokenizer, "<call>rows limit=2</call><|end|>", "Done.<|end|>")[0], tools=[rows])
+    _, trajectory = run(
+        tokenizer, scripted(tokenizer, "<call>rows limit=2</call><|end|>", "Done.<|end|>")[0], tools=[rows]
+    )
     assert trajectory.messages[1]["content"] == [("BRCA1", 672), ("TP53", 7157)]
     assert "[('BRCA1', 672), ('TP53', 7157)]" in tokenizer.decode(trajectory.completion_ids)
 
@@ -344,10 +403,13 @@ def test_with_trls_settings_a_malformed_call_ends_the_rollout_and_errors_read_as
     _, trajectory = run(tokenizer, scripted(tokenizer, "<call></call><|end|>", "Never.<|end|>")[0], call_marker=None)
     assert (trajectory.turns, trajectory.tool_calls, trajectory.cut) == (1, 0, False)
     assert set(trajectory.messages[0]) <= {"role", "content", "tool_calls"}  # nothing internal in the transcript
-    for call, result in [("<call>divide a=7 b=83</call><|end|>", error("Tool divide not found.")),
-                         ("<call>broken a=3</call><|end|>", error("'cache miss'"))]:
-        _, trajectory = run(tokenizer, scripted(tokenizer, call, "Done.<|end|>")[0], tools=[*TOOLS, broken],
-                            error_messages="trl")
+    for call, result in [
+        ("<call>divide a=7 b=83</call><|end|>", error("Tool divide not found.")),
+        ("<call>broken a=3</call><|end|>", error("'cache miss'")),
+    ]:
+        _, trajectory = run(
+            tokenizer, scripted(tokenizer, call, "Done.<|end|>")[0], tools=[*TOOLS, broken], error_messages="trl"
+        )
         assert trajectory.messages[1]["content"] == result
 
 
@@ -357,8 +419,13 @@ def test_a_malformed_call_under_the_default_leaves_no_internal_key_in_the_transc
     assert all(set(message) <= {"role", "content", "tool_calls", "name"} for message in trajectory.messages)
 
 
-def scale(x: int | float, factor: Optional[int] = None, unit: str = "m", path: list[int] | None = None,
-          options: dict | None = None) -> str:
+def scale(
+    x: int | float,
+    factor: Optional[int] = None,
+    unit: str = "m",
+    path: list[int] | None = None,
+    options: dict | None = None,
+) -> str:
     """Scale a length.
 
     Args:
@@ -371,27 +438,43 @@ def scale(x: int | float, factor: Optional[int] = None, unit: str = "m", path: l
     return f"{x * (factor or 1)} {unit}"
 
 
-@pytest.mark.parametrize("arguments", [{"x": 2.5}, {"x": 3}, {"x": 3, "factor": None}, {"x": 3, "factor": 2, "unit": "km"},
-                                       {"x": 1, "path": [1, 2]}, {"x": 1, "path": None}, {"x": 1, "options": {"a": [1]}}])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"x": 2.5},
+        {"x": 3},
+        {"x": 3, "factor": None},
+        {"x": 3, "factor": 2, "unit": "km"},
+        {"x": 1, "path": [1, 2]},
+        {"x": 1, "path": None},
+        {"x": 1, "options": {"a": [1]}},
+    ],
+)
 def test_arguments_the_json_schema_allows_pass_the_check(arguments):
     validate_arguments(scale, arguments)
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"x": "far"}, "argument x of scale must be integer or number, got 'far'"),
-    ({"x": True}, "argument x of scale must be integer or number, got True"),
-    ({"x": 1, "unit": "mile"}, "argument unit of scale must be m or km, got 'mile'"),
-    ({"x": 1, "path": [1, "two"]}, "argument path of scale must be array or null, got [1, 'two']"),
-    ({"x": 1, "factor": 1.5}, "argument factor of scale must be integer or null, got 1.5"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"x": "far"}, "argument x of scale must be integer or number, got 'far'"),
+        ({"x": True}, "argument x of scale must be integer or number, got True"),
+        ({"x": 1, "unit": "mile"}, "argument unit of scale must be m or km, got 'mile'"),
+        ({"x": 1, "path": [1, "two"]}, "argument path of scale must be array or null, got [1, 'two']"),
+        ({"x": 1, "factor": 1.5}, "argument factor of scale must be integer or null, got 1.5"),
+    ],
+)
 def test_arguments_the_json_schema_does_not_allow_fail_the_check(arguments, message):
     with pytest.raises(TypeError, match=re.escape(message)):
         validate_arguments(scale, arguments)
 
 
 def test_a_union_typed_call_parsed_from_the_models_text_runs(tokenizer):
-    _, trajectory = run(tokenizer, scripted(tokenizer, "<call>scale x=2.5 factor=None unit=km</call><|end|>",
-                                            "Done.<|end|>")[0], tools=[scale])
+    _, trajectory = run(
+        tokenizer,
+        scripted(tokenizer, "<call>scale x=2.5 factor=None unit=km</call><|end|>", "Done.<|end|>")[0],
+        tools=[scale],
+    )
     assert trajectory.messages[1]["content"] == "2.5 km" and trajectory.tool_failures == 0
 
 
@@ -429,4 +512,6 @@ def test_a_result_json_has_no_type_for_is_written_as_text_in_the_run_files():
     from rl_recipes.saving import strict_json
 
     transcript = [{"role": "tool", "name": "rows", "content": [("BRCA1", datetime.date(2026, 12, 4), float("nan"))]}]
-    assert json.loads(strict_json({"completion": transcript}))["completion"][0]["content"] == [["BRCA1", "2026-12-04", None]]
+    assert json.loads(strict_json({"completion": transcript}))["completion"][0]["content"] == [
+        ["BRCA1", "2026-12-04", None]
+    ]

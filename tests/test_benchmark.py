@@ -11,21 +11,36 @@ from tests.conftest import REPO_ROOT
 def run_benchmark(tmp_path, tiny_model_dir, *flags) -> tuple[dict, list[str], str]:
     """The benchmark's numbers, the first cells of its table's rows, and its standard output."""
     json_path = tmp_path / "bench.json"
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), *flags,
-               "--model_name_or_path", str(tiny_model_dir), "--json_path", str(json_path)]
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "benchmark.py"),
+        *flags,
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--json_path",
+        str(json_path),
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     return json.loads(json_path.read_text()), [row.split("|")[1].strip() for row in rows[1:]], result.stdout
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp_path):
-    numbers, rows, stdout = run_benchmark(tmp_path, tiny_model_dir, "--quick", "true", "--batch", "4")
+    numbers, rows, stdout = run_benchmark(tmp_path, tiny_model_dir, "--quick", "true", "--generations_per_step", "4")
     names = [r["name"] for r in numbers["results"]]
     assert names == ["RLOO trainer", "stock TRL RLOOTrainer", "REINFORCE trainer", "floor (plain PyTorch)"]
     for r in numbers["results"]:
-        for key in ("seconds_per_step", "generation_s", "scoring_s", "update_s", "generations_per_s", "tokens_per_s",
-                    "peak_memory_mib"):
+        for key in (
+            "seconds_per_step",
+            "generation_s",
+            "scoring_s",
+            "update_s",
+            "generations_per_s",
+            "tokens_per_s",
+            "peak_memory_mib",
+        ):
             assert r[key] > 0, (r["name"], key)
         # The phases are what a step is made of: a timer that missed one (or timed it elsewhere) leaves most of the
         # step unaccounted for. What no phase covers is the advantage and the logging.
@@ -41,15 +56,29 @@ def test_quick_benchmark_writes_a_well_formed_table_and_json(tiny_model_dir, tmp
     assert to_reward["maximum"] == 100 and to_reward["target"] == pytest.approx(90)
     (run,) = to_reward["runs"]
     assert run["reached"] and run["seconds"] > 0 and 0 < run["steps"] < 60
-    assert run["generations"] == run["steps"] * 10  # the recipe's 10 generations a step, not the benchmark's batch
+    assert run["generations"] == run["steps"] * 10  # the recipe's 10 a step, not --generations_per_step
     assert to_reward["median_generations"] == run["generations"]
     assert "Default RLOO recipe to a mean reward of 90 (of 100): median" in stdout
 
 
-def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_dir, tmp_path):
-    numbers, rows, _ = run_benchmark(tmp_path, tiny_model_dir, "--scaling", "true", "--quick", "true",
-                                  "--scaling_models", "64x1", "128x2", "--scaling_lengths", "10", "20",
-                                  "--scaling_generations", "2")
+@pytest.mark.slow
+def test_cost_growth_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_dir, tmp_path):
+    numbers, rows, _ = run_benchmark(
+        tmp_path,
+        tiny_model_dir,
+        "--cost_growth",
+        "true",
+        "--quick",
+        "true",
+        "--cost_growth_models",
+        "64x1",
+        "128x2",
+        "--cost_growth_lengths",
+        "10",
+        "20",
+        "--cost_growth_generations",
+        "2",
+    )
     points = [(p["model"], p["completion_length"], p["generations"]) for p in numbers["points"]]
     assert points == [("64x1", 10, 2), ("128x2", 10, 2), ("64x1", 20, 2)]
     small, wide = numbers["points"][:2]
@@ -67,16 +96,32 @@ def test_scaling_mode_varies_one_axis_at_a_time_and_draws_the_growth(tiny_model_
 TOOL_LATENCY_S = 0.05
 
 
-def test_agent_mode_times_tool_loops_against_single_turn_and_with_slow_tools_ours_against_trls_loop(tool_model_dir,
-                                                                                                     tmp_path):
+@pytest.mark.slow
+def test_agent_mode_times_tool_loops_against_single_turn_and_with_slow_tools_ours_against_trls_loop(
+    tool_model_dir, tmp_path
+):
     from transformers.utils import get_json_schema
 
-    from rl_recipes.tool_tasks.calculator import add
+    from rl_recipes.benchmarking.slow_tools import SlowTools
+    from rl_recipes.tasks.calculator.tools import add
 
     # The agent mode needs no story model: the tool model stands in for --model_name_or_path.
-    numbers, rows, stdout = run_benchmark(tmp_path, tool_model_dir, "--agent", "true",
-                                          "--agent_model", str(tool_model_dir), "--tool_latency", str(TOOL_LATENCY_S),
-                                          "--agent_batch", "16", "--steps", "1", "--warmup_steps", "0")
+    numbers, rows, stdout = run_benchmark(
+        tmp_path,
+        tool_model_dir,
+        "--agent",
+        "true",
+        "--agent_model",
+        str(tool_model_dir),
+        "--tool_latency",
+        str(TOOL_LATENCY_S),
+        "--agent_batch",
+        "16",
+        "--steps",
+        "1",
+        "--warmup_steps",
+        "0",
+    )
     # Agent rollouts against single-turn generation of as many tokens a rollout.
     agent, single = numbers["agent"], numbers["single_turn"]
     assert agent["model_tokens_per_rollout"] > 0 and agent["tokens_per_s"] > 0 and single["tokens_per_s"] > 0
@@ -108,7 +153,10 @@ def test_agent_mode_times_tool_loops_against_single_turn_and_with_slow_tools_our
     assert trl["tool_wait_s_per_batch"] >= trl["slow_calls_per_batch"] * TOOL_LATENCY_S
     assert trl["seconds_per_batch"] >= trl["slow_calls_per_batch"] * TOOL_LATENCY_S
     # Ours runs a round's calls together: the batch waits about a call a round (3 rounds at most), not one a call.
-    assert ours["slow_calls_per_batch"] >= 6 and ours["tool_wait_s_per_batch"] < 0.5 * ours["slow_calls_per_batch"] * TOOL_LATENCY_S
+    assert (
+        ours["slow_calls_per_batch"] >= 6
+        and ours["tool_wait_s_per_batch"] < 0.5 * ours["slow_calls_per_batch"] * TOOL_LATENCY_S
+    )
     assert latency["ours_slow_vs_instant"] == pytest.approx(ours["seconds_per_batch"] / instant["seconds_per_batch"])
     assert latency["trl_slow_vs_ours_slow"] == pytest.approx(trl["seconds_per_batch"] / ours["seconds_per_batch"])
     # Whole training steps too (rollouts, rewards, loss and backward), each at least its batch of rollouts.
@@ -118,21 +166,31 @@ def test_agent_mode_times_tool_loops_against_single_turn_and_with_slow_tools_our
     per_step = latency["per_step"]
     assert per_step["ours_slow_vs_instant"] == pytest.approx(ours["seconds_per_step"] / instant["seconds_per_step"])
     assert per_step["trl_slow_vs_ours_slow"] == pytest.approx(trl["seconds_per_step"] / ours["seconds_per_step"])
-    assert (f"ours slow / ours instant: {per_step['ours_slow_vs_instant']:.2f} a training step, "
-            f"{latency['ours_slow_vs_instant']:.2f} a batch of rollouts") in stdout
-    assert (f"TRL slow / ours slow: {per_step['trl_slow_vs_ours_slow']:.2f} a training step, "
-            f"{latency['trl_slow_vs_ours_slow']:.2f} a batch of rollouts") in stdout
+    assert (
+        f"ours slow / ours instant: {per_step['ours_slow_vs_instant']:.2f} a training step, "
+        f"{latency['ours_slow_vs_instant']:.2f} a batch of rollouts"
+    ) in stdout
+    assert (
+        f"TRL slow / ours slow: {per_step['trl_slow_vs_ours_slow']:.2f} a training step, "
+        f"{latency['trl_slow_vs_ours_slow']:.2f} a batch of rollouts"
+    ) in stdout
     shared = latency["shared_settings"]  # read from the calculator recipe by both trainers
-    assert (shared["num_generations"], shared["max_completion_length"], shared["max_tool_calling_iterations"]) == (8, 64, 3)
+    assert (shared["num_generations"], shared["max_completion_length"], shared["max_tool_calling_iterations"]) == (
+        8,
+        64,
+        3,
+    )
     assert shared["per_device_train_batch_size"] == 16
     # The model is shown the same tool: name, signature and docstring are the tool's.
-    slow_add = benchmark_module().SlowTools(TOOL_LATENCY_S).wrap(add)
+    slow_add = SlowTools(TOOL_LATENCY_S).wrap(add)
     assert get_json_schema(slow_add) == get_json_schema(add) and slow_add(a=2, b=3) == add(a=2, b=3)
 
 
+@pytest.mark.slow
 def test_generation_options_are_timed_against_the_recipe_and_sample_the_same(tiny_model_dir, tmp_path):
-    numbers, rows, _ = run_benchmark(tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true",
-                                  "--batch", "2")
+    numbers, rows, _ = run_benchmark(
+        tmp_path, tiny_model_dir, "--generation_options", "true", "--quick", "true", "--generations_per_step", "2"
+    )
     names = [r["name"] for r in numbers["results"]]
     assert rows == names and len(names) == 4
     baseline, *options = numbers["results"]
@@ -155,27 +213,24 @@ def slow_a_words(completions, **kwargs):
     return a_words(completions=completions, **kwargs)
 
 
-def benchmark_module():
-    import importlib.util
+def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slowed(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from rl_recipes.algorithms import ALGORITHMS
+    from rl_recipes.benchmarking.arguments import BenchmarkArguments
+    from rl_recipes.benchmarking.builders import recipe_builder
+    from rl_recipes.benchmarking.memory import PeakMemory
+    from rl_recipes.benchmarking.timing import time_recipe
 
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    return benchmark
-
-
-def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slowed(tiny_model_dir, tmp_path, monkeypatch):
-    from trl import RLOOConfig, RLOOTrainer
-
-    benchmark = benchmark_module()
     monkeypatch.chdir(REPO_ROOT)  # the recipes name their prompts from the repository root
-    args = benchmark.BenchmarkArguments(model_name_or_path=str(tiny_model_dir), batch=4, completion_length=10,
-                                        steps=2, warmup_steps=1)
-    memory = benchmark.PeakMemory("cpu")
-    config = benchmark.CONFIG_DIR / "rloo.yaml"
+    args = BenchmarkArguments(
+        model_name_or_path=str(tiny_model_dir), generations_per_step=4, completion_length=10, steps=2, warmup_steps=1
+    )
+    memory = PeakMemory("cpu")
+    build = recipe_builder(ALGORITHMS["rloo"])
 
     def timed(*extra):
-        return benchmark.time_recipe("RLOO", RLOOConfig, RLOOTrainer, config, ["--num_generations", "4", *extra], args, memory)
+        return time_recipe("RLOO", build, ["--num_generations", "4", *extra], args, memory)
 
     plain = timed()
     slowed = timed("--reward_funcs", f"{__name__}.slow_a_words")
@@ -184,10 +239,28 @@ def test_a_contender_slowed_on_purpose_is_timed_slower_in_the_phase_that_was_slo
     assert slowed["generations_per_s"] < plain["generations_per_s"]
 
 
-def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_ddp(tiny_model_dir, tmp_path):
+@pytest.mark.slow
+def test_launch_memory_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_ddp(tiny_model_dir, tmp_path):
     numbers, rows, _ = run_benchmark(
-        tmp_path, tiny_model_dir, "--scale", "true", "--scale_contenders", "ddp", "zero3", "--scale_hidden_size", "256",
-        "--scale_layers", "2", "--batch", "4", "--completion_length", "8", "--steps", "1", "--warmup_steps", "1",
+        tmp_path,
+        tiny_model_dir,
+        "--launch_memory",
+        "true",
+        "--launch_memory_contenders",
+        "ddp",
+        "zero3",
+        "--launch_memory_hidden_size",
+        "256",
+        "--launch_memory_layers",
+        "2",
+        "--generations_per_step",
+        "4",
+        "--completion_length",
+        "8",
+        "--steps",
+        "1",
+        "--warmup_steps",
+        "1",
     )
     ddp, zero3 = numbers["results"]
     assert (ddp["name"], zero3["name"]) == ("DDP x 2", "ZeRO-3 x 2")
@@ -204,15 +277,17 @@ def test_scale_mode_shows_zero3_holding_half_the_weights_and_optimizer_state_of_
 
 def test_stock_trl_trains_the_same_lora_adapter_as_the_recipe_when_asked(tiny_model_dir, tmp_path, monkeypatch):
     from peft import PeftModel
-    from trl import RLOOConfig, RLOOTrainer
 
-    benchmark = benchmark_module()
+    from rl_recipes.algorithms import ALGORITHMS
+    from rl_recipes.benchmarking.arguments import BenchmarkArguments
+    from rl_recipes.benchmarking.builders import recipe_builder, recipe_overrides, stock_trl_trainer
+
     monkeypatch.chdir(REPO_ROOT)
-    args = benchmark.BenchmarkArguments(model_name_or_path=str(tiny_model_dir), use_peft=True, steps=1, warmup_steps=0)
+    args = BenchmarkArguments(model_name_or_path=str(tiny_model_dir), use_peft=True, steps=1, warmup_steps=0)
     trainable = {}
-    for name, build in [("recipe", benchmark.quiet_recipe_trainer), ("stock", benchmark.stock_trl_trainer)]:
-        overrides = benchmark.recipe_overrides(args, str(tmp_path / name))
-        trainer = build(RLOOConfig, RLOOTrainer, benchmark.CONFIG_DIR / "rloo.yaml", overrides)
+    for name, build in [("recipe", recipe_builder(ALGORITHMS["rloo"])), ("stock", stock_trl_trainer)]:
+        overrides = recipe_overrides(args, str(tmp_path / name))
+        trainer = build(overrides)
         assert isinstance(trainer.model, PeftModel), name
         trainable[name] = sorted(n for n, p in trainer.model.named_parameters() if p.requires_grad)
     assert trainable["stock"] == trainable["recipe"] and all("lora_" in n for n in trainable["stock"])
@@ -221,13 +296,14 @@ def test_stock_trl_trains_the_same_lora_adapter_as_the_recipe_when_asked(tiny_mo
 def test_gpu_phase_timings_wait_for_the_queued_work(monkeypatch):
     import torch
 
-    benchmark = benchmark_module()
+    from rl_recipes.benchmarking.timing import PhaseTimer
+
     waits = []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: waits.append("sync"))
-    timer = benchmark.PhaseTimer("cuda")
+    timer = PhaseTimer("cuda")
     timer.begin()
     timer.wrap("generation", lambda: waits.append("work"))()
     timer.end(tokens=1)
     # The clock is read after the queued work: before the phase starts, when it ends, and at the step's end.
     assert waits == ["sync", "sync", "work", "sync", "sync"]
-    assert benchmark.PhaseTimer("cpu").now() > 0 and len(waits) == 5  # on a CPU nothing is queued
+    assert PhaseTimer("cpu").now() > 0 and len(waits) == 5  # on a CPU nothing is queued

@@ -2,9 +2,10 @@
 
 import pytest
 
-from rl_recipes.checks import RecipeError
 from rl_recipes.checkpoints import resolve_resume
-from rl_recipes.runner import parse_args, resolve_resume_checkpoint
+from rl_recipes.checks import RecipeError
+from rl_recipes.runner.assembly import resolve_resume_checkpoint
+from rl_recipes.runner.cli import parse_args
 from tests.conftest import REPO_ROOT
 
 
@@ -59,15 +60,29 @@ def test_a_resume_that_cannot_work_is_one_clear_error(tmp_path, setup, value, me
         resolve_resume(value.format(d=tmp_path), str(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_run_over_an_earlier_one_moves_its_checkpoints_aside_so_resume_finds_this_runs_only(tiny_model_dir, tmp_path):
     import json
 
     from tests.conftest import assert_succeeded, run_script
 
     output_dir = tmp_path / "out"
-    common = ["--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), "--max_completion_length", "8",
-              "--num_generations", "2", "--per_device_train_batch_size", "2", "--save_strategy", "steps",
-              "--report_to", "none"]
+    common = [
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--max_completion_length",
+        "8",
+        "--num_generations",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--save_strategy",
+        "steps",
+        "--report_to",
+        "none",
+    ]
     assert_succeeded(run_script("rloo.py", *common, "--max_steps", "4", "--save_steps", "4"))  # run 1: checkpoint-4
     # Run 2 overwrites the directory and is cut short at step 2 (as if killed there); resumed, it must go on to step 4.
     second = run_script("rloo.py", *common, "--max_steps", "2", "--save_steps", "2", "--overwrite_output_dir", "true")
@@ -75,7 +90,9 @@ def test_a_run_over_an_earlier_one_moves_its_checkpoints_aside_so_resume_finds_t
     moved_to = next((output_dir / "earlier_checkpoints").iterdir())
     assert f"Moved the earlier run's checkpoints (checkpoint-4) to {moved_to}" in second.stderr
     assert sorted(path.name for path in output_dir.glob("checkpoint-*")) == ["checkpoint-2"]
-    resumed = run_script("rloo.py", *common, "--max_steps", "4", "--save_steps", "2", "--resume_from_checkpoint", "true")
+    resumed = run_script(
+        "rloo.py", *common, "--max_steps", "4", "--save_steps", "2", "--resume_from_checkpoint", "true"
+    )
     assert_succeeded(resumed)
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     assert [entry["step"] for entry in history if "reward" in entry] == [1, 2, 3, 4]  # steps 3 and 4 trained now

@@ -3,6 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from rl_recipes.sweeps.analysis import strategy
 from tests.conftest import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "recipes" / "configs" / "a_words"
@@ -12,25 +15,56 @@ def run_sweep(tmp_path, plot: str, *flags: str) -> tuple[Path, str, list[str]]:
     """Run scripts/compare.py from elsewhere, two runs at a time; its output directory, table and table rows.
     The plot it must have drawn is checked here."""
     output_dir = tmp_path / "sweep"
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "compare.py"), *flags, "--jobs", "2", "--output_dir", str(output_dir)]
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "compare.py"),
+        *flags,
+        "--jobs",
+        "2",
+        "--output_dir",
+        str(output_dir),
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     png = (output_dir / plot).read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     table = (output_dir / "results.md").read_text()
-    return output_dir, table, [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    return (
+        output_dir,
+        table,
+        [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| ---")],
+    )
 
 
+@pytest.mark.slow
 def test_two_run_sweep_writes_plot_table_and_numbers_that_match_the_runs_logs(tiny_model_dir, tmp_path):
     output_dir, table, rows = run_sweep(
-        tmp_path, "reward_vs_generations.png",
-        "--configs", str(CONFIGS / "reinforce.yaml"), str(CONFIGS / "rloo.yaml"), "--seeds", "0",
-        "--generations", "20", "--window", "10", "--model_name_or_path", str(tiny_model_dir), "--max_completion_length", "30",
+        tmp_path,
+        "reward_vs_generations.png",
+        "--configs",
+        str(CONFIGS / "reinforce.yaml"),
+        str(CONFIGS / "rloo.yaml"),
+        "--seeds",
+        "0",
+        "--generations",
+        "20",
+        "--window",
+        "10",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--max_completion_length",
+        "30",
     )
     header = [cell.strip() for cell in rows[0].strip("|").split("|")]
     assert header == [
-        "recipe", "seed", "final reward (last 10)", "best reward", "generations to 90%",
-        "entropy at end", "distinct of last 50", "train time (s)",
+        "recipe",
+        "seed",
+        "final reward (last 10)",
+        "best reward",
+        "generations to 90%",
+        "entropy at end",
+        "distinct of last 50",
+        "train time (s)",
     ]
     assert [row.split("|")[1].strip() for row in rows[1:]] == ["reinforce", "**reinforce**", "rloo", "**rloo**"]
     assert "maximum possible reward 30" in table  # 30 tokens, one a-word each at best
@@ -45,22 +79,13 @@ def test_two_run_sweep_writes_plot_table_and_numbers_that_match_the_runs_logs(ti
         assert len(step_rewards) == steps and run["generations"] == 20
         # The table's final reward is the trainer's own per-step rewards over the last 10 generations.
         per_step = 20 // steps
-        last_steps = step_rewards[-(10 // per_step):]
+        last_steps = step_rewards[-(10 // per_step) :]
         assert abs(run["final_reward"] - sum(last_steps) / len(last_steps)) < 1e-4
         assert run["entropy_at_end"] == history[-2]["entropy"]
         assert f"| {arm} | 0 | {run['final_reward']:.1f} |" in table
 
 
 AGENT_CONFIGS = REPO_ROOT / "recipes" / "configs" / "calculator"
-
-
-def load_compare():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("compare", REPO_ROOT / "scripts" / "compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def transcript(*steps) -> str:
@@ -71,37 +96,65 @@ def transcript(*steps) -> str:
             messages.append({"role": "assistant", "content": step})
         else:
             name, arguments, result = step
-            messages += [{"role": "assistant", "content": "", "tool_calls": [
-                {"type": "function", "function": {"name": name, "arguments": arguments}}]},
-                {"role": "tool", "name": name, "content": result}]
+            messages += [
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [{"type": "function", "function": {"name": name, "arguments": arguments}}],
+                },
+                {"role": "tool", "name": name, "content": result},
+            ]
     return json.dumps(messages)
 
 
 def test_a_strategy_is_the_transcript_with_its_values_masked():
-    strategy = load_compare().strategy
     one = transcript(("multiply", {"a": 6, "b": 63}, "378"), ("add", {"b": 56, "a": 378}, "434"), "The answer is 434.")
     other_task = transcript(("multiply", {"a": 2, "b": 3}, "6"), ("add", {"a": 6, "b": 1}, "7"), "The answer is 7.")
     assert strategy(one) == strategy(other_task) == "multiply(a, b) > add(a, b) > answer"
-    assert strategy(transcript(("add", {"a": 1, "b": 2}, "3"), ("multiply", {"a": 3, "b": 4}, "12"), "The answer is 12.")) \
-        != strategy(one)  # the order of the calls is part of the strategy
+    assert strategy(
+        transcript(("add", {"a": 1, "b": 2}, "3"), ("multiply", {"a": 3, "b": 4}, "12"), "The answer is 12.")
+    ) != strategy(one)  # the order of the calls is part of the strategy
     assert strategy(transcript("The answer is 44.")) == strategy(transcript("I could not open it.")) == "answer"
-    assert strategy(transcript(("read_drawer", {"drawer": 4}, "548"), ("unlock", {"code": 548}, "open"))) == \
-        "read_drawer(drawer) > unlock(code)"  # ended without a word
+    assert (
+        strategy(transcript(("read_drawer", {"drawer": 4}, "548"), ("unlock", {"code": 548}, "open")))
+        == "read_drawer(drawer) > unlock(code)"
+    )  # ended without a word
 
 
+@pytest.mark.slow
 def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_runs(tool_model_dir, tmp_path):
     """Two arms (REINFORCE, one rollout per task; leave-one-out PPO, each batch used for two steps), two seeds,
     two batches of 64 rollouts each, two runs at a time: every number in the table comes from the runs' logs."""
     output_dir, table, rows = run_sweep(
-        tmp_path, "success_vs_rollouts.png", "--study", "agents",
-        "--configs", str(AGENT_CONFIGS / "reinforce.yaml"), str(AGENT_CONFIGS / "loo_ppo.yaml"), "--seeds", "0", "1",
-        "--generations", "128", "--eval_every", "64", "--window", "64", "--model_name_or_path", str(tool_model_dir),
+        tmp_path,
+        "success_vs_rollouts.png",
+        "--study",
+        "agents",
+        "--configs",
+        str(AGENT_CONFIGS / "reinforce.yaml"),
+        str(AGENT_CONFIGS / "loo_ppo.yaml"),
+        "--seeds",
+        "0",
+        "1",
+        "--generations",
+        "128",
+        "--eval_every",
+        "64",
+        "--window",
+        "64",
+        "--model_name_or_path",
+        str(tool_model_dir),
     )
-    assert [row.split("|")[1].strip() for row in rows[1:]] == \
-        ["reinforce", "reinforce", "**reinforce**", "loo_ppo", "loo_ppo", "**loo_ppo**"]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [
+        "reinforce",
+        "reinforce",
+        "**reinforce**",
+        "loo_ppo",
+        "loo_ppo",
+        "**loo_ppo**",
+    ]
     assert "rollouts to 90% held-out" in rows[0] and "successful strategies" in rows[0]
 
-    compare = load_compare()
     results = json.loads((output_dir / "results.json").read_text())["results"]["calculator"]
     for arm, eval_steps in [("reinforce", [0, 1, 2]), ("loo_ppo", [0, 2, 4])]:
         for seed, run in zip([0, 1], results[arm]["runs"]):
@@ -111,18 +164,30 @@ def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_run
             assert len(records) == run["generations"] == 128  # the same rollout budget, whatever the steps per batch
             evals = [entry for entry in history if "eval_reward" in entry]
             assert [entry["step"] for entry in evals] == eval_steps
-            assert run["curve"] == [[0, evals[0]["eval_reward"]], [64, evals[1]["eval_reward"]], [128, evals[2]["eval_reward"]]]
-            assert (run["held_out_before"], run["held_out_after"]) == (evals[0]["eval_reward"], evals[-1]["eval_reward"])
+            assert run["curve"] == [
+                [0, evals[0]["eval_reward"]],
+                [64, evals[1]["eval_reward"]],
+                [128, evals[2]["eval_reward"]],
+            ]
+            assert (run["held_out_before"], run["held_out_after"]) == (
+                evals[0]["eval_reward"],
+                evals[-1]["eval_reward"],
+            )
             last_batch = [entry for entry in history if "reward" in entry and "eval_reward" not in entry][-1]
             assert run["tool_calls_per_rollout"] == last_batch["tools/call_frequency"]
             last = records[-64:]
             successful = [record["completion"] for record in last if record["reward"] == 1.0]
             assert run["training_success"] == len(successful) / 64
             assert run["distinct_successful_transcripts"] == len(set(successful))
-            strategies = [compare.strategy(record["completion"]) for record in last]
-            assert run["top_strategy_share"] == strategies.count(run["top_strategy"]) / 64 == \
-                max(strategies.count(s) for s in strategies) / 64
-            assert f"| {arm} | {seed} | {run['held_out_before']:.2f} | {run['held_out_after']:.2f} | never |" in table \
+            strategies = [strategy(record["completion"]) for record in last]
+            assert (
+                run["top_strategy_share"]
+                == strategies.count(run["top_strategy"]) / 64
+                == max(strategies.count(s) for s in strategies) / 64
+            )
+            assert (
+                f"| {arm} | {seed} | {run['held_out_before']:.2f} | {run['held_out_after']:.2f} | never |" in table
                 or run["rollouts_to_90pct"] is not None
+            )
         after = sorted(run["held_out_after"] for run in results[arm]["runs"])
         assert results[arm]["summary"]["held_out_after"] == {"median": sum(after) / 2, "min": after[0], "max": after[1]}

@@ -3,14 +3,23 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 
+@pytest.mark.slow
 def test_default_model_is_built_exactly_once_under_a_multi_process_launch(tmp_path):
     build_log = tmp_path / "builds.jsonl"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        str(REPO_ROOT / "tests" / "build_once_probe.py"), str(tmp_path / "tiny-story"),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        str(REPO_ROOT / "tests" / "build_once_probe.py"),
+        str(tmp_path / "tiny-story"),
     ]
     env = {**os.environ, "BUILD_LOG": str(build_log), "ACCELERATE_USE_CPU": "true"}
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -20,6 +29,7 @@ def test_default_model_is_built_exactly_once_under_a_multi_process_launch(tmp_pa
     assert builds == [{"rank": "0", "launcher_vars_left": False}]
 
 
+@pytest.mark.slow
 def test_default_model_is_built_once_by_machines_that_share_the_checkout(tmp_path):
     # Two machines of a multi-node job: each has its own local main process, and both see one directory.
     build_log = tmp_path / "builds.jsonl"

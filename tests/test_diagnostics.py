@@ -43,8 +43,11 @@ def test_varied_completions_count_as_many_and_the_window_remembers_earlier_steps
 
 def word_tokenizer(vocab: list[str]) -> PreTrainedTokenizerFast:
     """A hand-made tokenizer whose tokens are exactly `vocab` (greedy longest match)."""
-    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab + ["[UNK]"])}, unk_token="[UNK]",
-                                           continuing_subword_prefix=""))
+    tokenizer = Tokenizer(
+        models.WordPiece(
+            {token: i for i, token in enumerate(vocab + ["[UNK]"])}, unk_token="[UNK]", continuing_subword_prefix=""
+        )
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated")
     tokenizer.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]")
@@ -64,5 +67,5 @@ def test_max_a_words_is_one_per_token_with_a_space_a_token():
 
 def test_max_a_words_counts_words_behind_leading_punctuation():
     # '"a' is an a-word, but the quote alone is not; " \"" then "a" costs two tokens a word.
-    assert max_a_words(word_tokenizer([" \"", "a", "b"]), 6) == 1 + 2
+    assert max_a_words(word_tokenizer([' "', "a", "b"]), 6) == 1 + 2
     assert max_a_words(word_tokenizer(["b", " "]), 10) == 0

@@ -73,10 +73,15 @@ def dry_run(tmp_path: Path, *args: str, nodes=("node01", "node02")) -> list[tupl
     )
     scontrol.chmod(0o755)
     env = {name: value for name, value in os.environ.items() if not name.startswith("SLURM_")}
-    env.update(PATH=f"{fake_bin}{os.pathsep}{env['PATH']}", DRY_RUN="1", SLURM_JOB_NODELIST=nodelist,
-               SLURM_NNODES=str(len(nodes)))
-    result = subprocess.run(["bash", str(SLURM_SCRIPT), *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=30)
+    env.update(
+        PATH=f"{fake_bin}{os.pathsep}{env['PATH']}",
+        DRY_RUN="1",
+        SLURM_JOB_NODELIST=nodelist,
+        SLURM_NNODES=str(len(nodes)),
+    )
+    result = subprocess.run(
+        ["bash", str(SLURM_SCRIPT), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
 
     plan, lines = [], result.stdout.splitlines()
@@ -91,6 +96,7 @@ def parse_launch(argv: list[str]):
     return launch_command_parser().parse_args(argv[2:])
 
 
+@pytest.mark.slow
 def test_two_node_launch_lines_give_each_node_its_rank_and_all_of_them_the_first_node_as_main(tmp_path):
     recipe_flags = ["--learning_rate", "1e-6", "--run_name", "two nodes"]
     plan = dry_run(tmp_path, RECIPE, RECIPE_CONFIG, "accelerate_configs/deepspeed_zero3.yaml", *recipe_flags)
@@ -117,6 +123,7 @@ def restored_environ():
     os.environ.update(saved)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["multi_gpu.yaml", "fsdp2.yaml"])  # DeepSpeed's launcher needs `deepspeed`
 def test_accelerate_hands_torchrun_one_rendezvous_on_the_first_node_from_every_node(
     tmp_path, monkeypatch, restored_environ, config
@@ -124,8 +131,16 @@ def test_accelerate_hands_torchrun_one_rendezvous_on_the_first_node_from_every_n
     with socket.socket() as probe:  # machine rank 0 checks that the port is free on this machine
         probe.bind(("", 0))
         port = probe.getsockname()[1]
-    plan = dry_run(tmp_path, "--gpus_per_node", "4", "--main_process_port", str(port), RECIPE, RECIPE_CONFIG,
-                   f"accelerate_configs/{config}")
+    plan = dry_run(
+        tmp_path,
+        "--gpus_per_node",
+        "4",
+        "--main_process_port",
+        str(port),
+        RECIPE,
+        RECIPE_CONFIG,
+        f"accelerate_configs/{config}",
+    )
     started = []
     monkeypatch.setattr(torchrun, "run", started.append)  # record what torchrun would start, start nothing
 
@@ -141,17 +156,28 @@ def test_accelerate_hands_torchrun_one_rendezvous_on_the_first_node_from_every_n
         assert program_args[-3:] == [RECIPE, "--config", RECIPE_CONFIG]
 
 
+@pytest.mark.slow
 def test_vllm_server_runs_on_the_last_node_and_the_others_train_against_it(tmp_path):
     from trl import RLOOConfig
     from trl.scripts.vllm_serve import make_parser as vllm_serve_parser
 
-    from rl_recipes.runner import parse_args as parse_recipe_args
+    from rl_recipes.runner.cli import parse_args as parse_recipe_args
 
-    plan = dry_run(tmp_path, "--vllm_server", "--vllm_tensor_parallel_size", "2", RECIPE, RECIPE_CONFIG,
-                   "accelerate_configs/deepspeed_zero2.yaml", nodes=("node01", "node02", "node03"))
+    plan = dry_run(
+        tmp_path,
+        "--vllm_server",
+        "--vllm_tensor_parallel_size",
+        "2",
+        RECIPE,
+        RECIPE_CONFIG,
+        "accelerate_configs/deepspeed_zero2.yaml",
+        nodes=("node01", "node02", "node03"),
+    )
 
     assert [(host, role) for host, role, _ in plan] == [
-        ("node01", "machine rank 0"), ("node02", "machine rank 1"), ("node03", "vLLM server")
+        ("node01", "machine rank 0"),
+        ("node02", "machine rank 1"),
+        ("node03", "vLLM server"),
     ]
     serve_argv = plan[-1][2]
     assert serve_argv[:2] == ["trl", "vllm-serve"]
@@ -173,15 +199,26 @@ def test_vllm_server_runs_on_the_last_node_and_the_others_train_against_it(tmp_p
         assert model_args.model_name_or_path == serve_args.model  # the server generates with the trained model
 
 
+@pytest.mark.slow
 def test_vllm_server_serves_the_model_named_on_the_command_line_over_the_yaml(tmp_path):
-    plan = dry_run(tmp_path, "--vllm_server", RECIPE, RECIPE_CONFIG, "accelerate_configs/multi_gpu.yaml",
-                   "--model_name_or_path", "Qwen/Qwen2.5-0.5B-Instruct")
+    plan = dry_run(
+        tmp_path,
+        "--vllm_server",
+        RECIPE,
+        RECIPE_CONFIG,
+        "accelerate_configs/multi_gpu.yaml",
+        "--model_name_or_path",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+    )
 
     assert [role for _, role, _ in plan] == ["machine rank 0", "vLLM server"]
     assert plan[-1][2][:4] == ["trl", "vllm-serve", "--model", "Qwen/Qwen2.5-0.5B-Instruct"]
     assert parse_launch(plan[0][2]).num_processes == 8  # one training node left
 
 
+@pytest.mark.slow
 def test_vllm_server_needs_a_node_to_train_on(tmp_path):
     with pytest.raises(AssertionError, match="at least 2 nodes"):
-        dry_run(tmp_path, "--vllm_server", RECIPE, RECIPE_CONFIG, "accelerate_configs/multi_gpu.yaml", nodes=("node01",))
+        dry_run(
+            tmp_path, "--vllm_server", RECIPE, RECIPE_CONFIG, "accelerate_configs/multi_gpu.yaml", nodes=("node01",)
+        )

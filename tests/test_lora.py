@@ -1,3 +1,4 @@
+import pytest
 import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -14,12 +15,22 @@ def mean_a_words(model, tokenizer, samples=8) -> float:
     return sum(count_a_words(text) for text in texts) / samples
 
 
+@pytest.mark.slow
 def test_lora_recipe_trains_only_an_adapter_that_reloads_with_the_trained_behaviour(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "lora"
     config = REPO_ROOT / "recipes" / "configs" / "a_words" / "rloo_lora.yaml"
     result = launch(
-        "rloo.py", "--config", str(config), "--model_name_or_path", str(tiny_model_dir),
-        "--output_dir", str(output_dir), "--max_steps", "25", "--seed", "0",
+        "rloo.py",
+        "--config",
+        str(config),
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "25",
+        "--seed",
+        "0",
     )
     assert_succeeded(result)
     assert (output_dir / "adapter_model.safetensors").is_file()

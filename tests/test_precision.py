@@ -15,12 +15,28 @@ def share_changed(trained_dir, base_dir) -> float:
     return changed / sum(tensor.numel() for tensor in base.values())
 
 
-def test_one_step_at_a_small_learning_rate_changes_float32_weights_but_rounds_away_in_pure_bf16(tiny_model_dir, tmp_path):
+@pytest.mark.slow
+def test_one_step_at_a_small_learning_rate_changes_float32_weights_but_rounds_away_in_pure_bf16(
+    tiny_model_dir, tmp_path
+):
     shares = {}
     for dtype in ("bfloat16", "float32"):
         result = run_script(
-            "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / dtype), "--dtype", dtype,
-            "--learning_rate", "1e-5", "--max_steps", "1", "--max_completion_length", "16", "--report_to", "none",
+            "rloo.py",
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--output_dir",
+            str(tmp_path / dtype),
+            "--dtype",
+            dtype,
+            "--learning_rate",
+            "1e-5",
+            "--max_steps",
+            "1",
+            "--max_completion_length",
+            "16",
+            "--report_to",
+            "none",
         )
         assert_succeeded(result)
         assert (NOTICE in result.stderr) is (dtype == "bfloat16")
@@ -44,8 +60,9 @@ def test_one_step_at_a_small_learning_rate_changes_float32_weights_but_rounds_aw
     ],
     ids=["bf16", "fp16", "float32", "lora", "deepspeed", "auto, bf16 checkpoint", "auto, float32 checkpoint"],
 )
-def test_the_half_precision_notice_names_full_fine_tuning_without_a_float32_copy(tmp_path, monkeypatch, settings,
-                                                                                deepspeed, expected):
+def test_the_half_precision_notice_names_full_fine_tuning_without_a_float32_copy(
+    tmp_path, monkeypatch, settings, deepspeed, expected
+):
     from types import SimpleNamespace
 
     from transformers import LlamaConfig
@@ -54,8 +71,12 @@ def test_the_half_precision_notice_names_full_fine_tuning_without_a_float32_copy
 
     model_dir = tmp_path / "model"
     LlamaConfig(dtype=settings.get("checkpoint_dtype", "float32")).save_pretrained(model_dir)
-    model_args = SimpleNamespace(model_name_or_path=str(model_dir), model_revision="main", dtype=settings["dtype"],
-                                 use_peft=settings.get("use_peft", False))
+    model_args = SimpleNamespace(
+        model_name_or_path=str(model_dir),
+        model_revision="main",
+        dtype=settings["dtype"],
+        use_peft=settings.get("use_peft", False),
+    )
     training_args = SimpleNamespace(deepspeed=None, bf16=True, fp16=False, learning_rate=1e-5)
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", str(deepspeed).lower())
     notice = half_precision_notice(model_args, training_args)

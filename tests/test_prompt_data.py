@@ -33,7 +33,10 @@ def test_each_file_format_gives_the_prompts_under_prompt_and_keeps_the_other_col
     path = write(tmp_path / f"maths{suffix}", ROWS)
     dataset = load_prompts(str(path), None, "train", prompt_column="question")
     assert dataset["prompt"] == [row["question"] for row in ROWS]
-    assert [str(answer) for answer in dataset["answer"]] == ["4", "9"]  # the rewards get it as a keyword argument (CSV reads numbers)
+    assert [str(answer) for answer in dataset["answer"]] == [
+        "4",
+        "9",
+    ]  # the rewards get it as a keyword argument (CSV reads numbers)
 
 
 def test_a_text_file_is_one_prompt_per_line(tmp_path):
@@ -83,7 +86,10 @@ def test_a_set_smaller_than_a_generation_batch_is_repeated_to_fill_it(tmp_path):
         ([{"q": "Hi"}, {"q": None}], "Row 1 of dataset {path} (split 'train'): column 'q' is missing (null)"),
         ([{"q": "Hi"}, {"q": "  "}], "Row 1 of dataset {path} (split 'train'): column 'q' is empty"),
         ([{"q": [{"role": "user", "content": "Hi"}]}, {"q": []}], "column 'q' is an empty list of messages"),
-        ([{"q": [{"role": "user", "content": "Hi"}]}, {"q": [{"role": "user"}]}], "has a message 0 (user) without content"),
+        (
+            [{"q": [{"role": "user", "content": "Hi"}]}, {"q": [{"role": "user"}]}],
+            "has a message 0 (user) without content",
+        ),
         ([{"q": [{"role": "user", "content": "Hi"}]}, {"q": [{"content": "Hi"}]}], "has a message 0 without a role"),
     ],
     ids=["null", "blank", "no messages", "message without content", "message without role"],
@@ -106,7 +112,13 @@ def data_set_directory(tmp_path, files: dict[str, str]):
 
 @pytest.mark.parametrize(
     "name, text",
-    [("train.jsonl", ""), ("train.jsonl", "\n  \n\n"), ("train.csv", ""), ("train.csv", "prompt\n"), ("train.json", "[]")],
+    [
+        ("train.jsonl", ""),
+        ("train.jsonl", "\n  \n\n"),
+        ("train.csv", ""),
+        ("train.csv", "prompt\n"),
+        ("train.json", "[]"),
+    ],
     ids=["zero bytes", "blank lines", "empty csv", "csv header alone", "empty json list"],
 )
 def test_an_empty_split_file_of_a_data_set_directory_is_named_with_the_fix(tmp_path, monkeypatch, name, text):
@@ -116,19 +128,29 @@ def test_an_empty_split_file_of_a_data_set_directory_is_named_with_the_fix(tmp_p
     data = data_set_directory(tmp_path, {name: text})
     with pytest.raises(RecipeError) as error:
         load_prompts(data, None, "train", "prompt", split_setting="dataset_train_split")
-    assert str(error.value) == (f"Dataset mydata has an empty split 'train' (mydata/{name} has no rows): add rows, or "
-                                "name another split with --dataset_train_split.")
+    assert str(error.value) == (
+        f"Dataset mydata has an empty split 'train' (mydata/{name} has no rows): add rows, or "
+        "name another split with --dataset_train_split."
+    )
 
 
-def test_an_empty_held_out_split_is_named_with_its_own_setting_and_does_not_stop_the_training_split(tmp_path, monkeypatch):
+def test_an_empty_held_out_split_is_named_with_its_own_setting_and_does_not_stop_the_training_split(
+    tmp_path, monkeypatch
+):
     from rl_recipes.checks import RecipeError
 
     monkeypatch.chdir(tmp_path)
-    data = data_set_directory(tmp_path, {"train.jsonl": write(tmp_path / "rows.jsonl", ROWS).read_text(), "test.jsonl": ""})
+    data = data_set_directory(
+        tmp_path, {"train.jsonl": write(tmp_path / "rows.jsonl", ROWS).read_text(), "test.jsonl": ""}
+    )
     assert load_prompts(data, None, "train", "question")["prompt"] == [row["question"] for row in ROWS]
-    with pytest.raises(RecipeError, match=re.escape(
+    with pytest.raises(
+        RecipeError,
+        match=re.escape(
             "Dataset mydata has an empty split 'test' (mydata/test.jsonl has no rows): add rows, or name another split "
-            "with --dataset_test_split.")):
+            "with --dataset_test_split."
+        ),
+    ):
         load_prompts(data, None, "test", "question", split_setting="dataset_test_split")
 
 
@@ -136,33 +158,49 @@ def test_an_empty_split_file_that_stops_datasets_loading_another_split_is_named(
     from rl_recipes.checks import RecipeError
 
     monkeypatch.chdir(tmp_path)  # datasets' JSON builder reads the columns from the first split, here an empty one
-    data = data_set_directory(tmp_path, {"train.jsonl": "", "test.jsonl": write(tmp_path / "rows.jsonl", ROWS).read_text()})
-    with pytest.raises(RecipeError, match=re.escape(
+    data = data_set_directory(
+        tmp_path, {"train.jsonl": "", "test.jsonl": write(tmp_path / "rows.jsonl", ROWS).read_text()}
+    )
+    with pytest.raises(
+        RecipeError,
+        match=re.escape(
             "Dataset mydata cannot load split 'test': mydata/train.jsonl has no rows, and datasets reads every split "
-            "file of a directory: add rows, or move it out of mydata.")):
+            "file of a directory: add rows, or move it out of mydata."
+        ),
+    ):
         load_prompts(data, None, "test", "question")
 
 
-@pytest.mark.parametrize("name, text", [("p.jsonl", "\n \n"), ("p.txt", "\n\n"), ("p.json", "[]"), ("p.csv", "prompt\n")],
-                         ids=["jsonl of blank lines", "text of blank lines", "empty json list", "csv header alone"])
+@pytest.mark.parametrize(
+    "name, text",
+    [("p.jsonl", "\n \n"), ("p.txt", "\n\n"), ("p.json", "[]"), ("p.csv", "prompt\n")],
+    ids=["jsonl of blank lines", "text of blank lines", "empty json list", "csv header alone"],
+)
 def test_a_data_file_without_rows_is_refused_as_empty(tmp_path, name, text):
     from rl_recipes.checks import RecipeError
 
     (tmp_path / name).write_text(text)
-    with pytest.raises(RecipeError, match=re.escape(f"Dataset {tmp_path / name} is empty: give it at least one prompt.")):
+    with pytest.raises(
+        RecipeError, match=re.escape(f"Dataset {tmp_path / name} is empty: give it at least one prompt.")
+    ):
         load_prompts(str(tmp_path / name), None, "train", "prompt")
 
 
 def build(tmp_path, model_dir, *flags):
     """build_trainer on the RLOO recipe with `flags`: it raises before the model loads, or returns the trainer."""
-    from trl import RLOOConfig, RLOOTrainer
+    from trl import RLOOConfig
 
-    from rl_recipes.runner import build_trainer, parse_args
+    from rl_recipes.algorithms import ALGORITHMS
+    from rl_recipes.runner.assembly import build_trainer
+    from rl_recipes.runner.cli import parse_args
 
     config = REPO_ROOT / "recipes" / "configs" / "a_words" / "rloo.yaml"
-    args = parse_args(RLOOConfig, config, ["--model_name_or_path", str(model_dir), "--output_dir", str(tmp_path / "out"),
-                                           "--report_to", "none", *flags])
-    return build_trainer(RLOOTrainer, *args)
+    args = parse_args(
+        RLOOConfig,
+        config,
+        ["--model_name_or_path", str(model_dir), "--output_dir", str(tmp_path / "out"), "--report_to", "none", *flags],
+    )
+    return build_trainer(ALGORITHMS["rloo"], *args)
 
 
 @pytest.mark.parametrize(
@@ -183,8 +221,10 @@ def test_prompts_that_cannot_fit_in_the_models_positions_are_named_by_row(tiny_m
     from rl_recipes.checks import RecipeError
 
     long_story = "Once upon a time " + "there was a big red ball and a little dog. " * 200  # about 1,900 tokens
-    path = write(tmp_path / "prompts.jsonl", [{"prompt": "Once upon a time"}, {"prompt": long_story},
-                                              {"prompt": "One day"}, {"prompt": long_story}])
+    path = write(
+        tmp_path / "prompts.jsonl",
+        [{"prompt": "Once upon a time"}, {"prompt": long_story}, {"prompt": "One day"}, {"prompt": long_story}],
+    )
     with pytest.raises(RecipeError) as error:
         build(tmp_path, tiny_model_dir, "--dataset_name", str(path))
     message = str(error.value)
@@ -194,18 +234,32 @@ def test_prompts_that_cannot_fit_in_the_models_positions_are_named_by_row(tiny_m
 
 
 @pytest.mark.parametrize("empty, setting", [("train", "dataset_train_split"), ("test", "dataset_test_split")])
-def test_a_run_names_the_split_setting_of_an_empty_split_file_before_the_model_loads(tiny_model_dir, tmp_path, empty,
-                                                                                    setting):
+def test_a_run_names_the_split_setting_of_an_empty_split_file_before_the_model_loads(
+    tiny_model_dir, tmp_path, empty, setting
+):
     from rl_recipes.checks import RecipeError
 
     data = tmp_path / "mydata"
     data.mkdir()
     for split in ("train", "test"):
         (data / f"{split}.jsonl").write_text("" if split == empty else '{"prompt": "Once upon a time"}\n')
-    with pytest.raises(RecipeError, match=re.escape(f"Dataset {data} has an empty split '{empty}' ({data / empty}.jsonl "
-                                                    f"has no rows): add rows, or name another split with --{setting}.")):
-        build(tmp_path, tiny_model_dir, "--dataset_name", str(data), "--eval_strategy", "steps",
-              "--num_generations_eval", "2")
+    with pytest.raises(
+        RecipeError,
+        match=re.escape(
+            f"Dataset {data} has an empty split '{empty}' ({data / empty}.jsonl "
+            f"has no rows): add rows, or name another split with --{setting}."
+        ),
+    ):
+        build(
+            tmp_path,
+            tiny_model_dir,
+            "--dataset_name",
+            str(data),
+            "--eval_strategy",
+            "steps",
+            "--num_generations_eval",
+            "2",
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -231,8 +285,8 @@ def test_an_agents_prompts_are_measured_with_the_schemas_of_the_tools_it_is_offe
     from transformers.utils import get_json_schema
 
     from rl_recipes.data import check_prompts_fit, tokenize_prompts
-    from rl_recipes.tool_tasks.calculator import TOOLS
-    from rl_recipes.tool_tasks.chat_format import train_tokenizer
+    from rl_recipes.tasks.calculator.tools import TOOLS
+    from rl_recipes.tiny_models.chat_format import train_tokenizer
 
     tokenizer = train_tokenizer(["What is 7 * 83 + 15? The answer is 596."] * 20, vocab_size=300)
     prompts = [[{"role": "user", "content": "What is 7 * 83 + 15?"}]]

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from tests.conftest import assert_succeeded, launch, logged_rewards, run_script
 
 
@@ -8,12 +10,27 @@ def logged(output_dir, key):
     return {entry["step"]: entry[key] for entry in history if key in entry}
 
 
+@pytest.mark.slow
 def test_reinforce_recipe_with_one_generation_per_prompt_raises_the_a_word_reward(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "reinforce"
     result = launch(
-        "reinforce.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--baseline", "batch_mean", "--per_device_train_batch_size", "10", "--optim", "adamw_torch",
-        "--learning_rate", "1e-3", "--max_steps", "15", "--seed", "0",
+        "reinforce.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--baseline",
+        "batch_mean",
+        "--per_device_train_batch_size",
+        "10",
+        "--optim",
+        "adamw_torch",
+        "--learning_rate",
+        "1e-3",
+        "--max_steps",
+        "15",
+        "--seed",
+        "0",
     )
     assert_succeeded(result)
     rewards = logged_rewards(output_dir)
@@ -25,11 +42,24 @@ def test_reinforce_recipe_with_one_generation_per_prompt_raises_the_a_word_rewar
     assert first < 20 and last > first + 10, (first, last)
 
 
+@pytest.mark.slow
 def test_resume_skips_a_torn_checkpoint_and_restores_the_moving_average_baseline(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "resume"
     common = [
-        "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), "--baseline", "moving_average",
-        "--max_steps", "8", "--max_completion_length", "20", "--save_strategy", "steps", "--save_steps", "4",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--baseline",
+        "moving_average",
+        "--max_steps",
+        "8",
+        "--max_completion_length",
+        "20",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "4",
     ]
     assert_succeeded(run_script("reinforce.py", *common))
     uninterrupted = logged(output_dir, "baseline")
@@ -47,22 +77,44 @@ def test_resume_skips_a_torn_checkpoint_and_restores_the_moving_average_baseline
     assert resumed[5] != logged(output_dir, "reward")[5]
 
 
+@pytest.mark.slow
 def test_reinforce_trains_a_lora_adapter(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "lora"
     result = run_script(
-        "reinforce.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--use_peft", "true", "--lora_target_modules", "q_proj", "v_proj", "--max_steps", "3",
+        "reinforce.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--use_peft",
+        "true",
+        "--lora_target_modules",
+        "q_proj",
+        "v_proj",
+        "--max_steps",
+        "3",
     )
     assert_succeeded(result)
     assert (output_dir / "adapter_model.safetensors").is_file()
     assert not (output_dir / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_reinforce_runs_on_two_processes(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "ddp"
     result = launch(
-        "reinforce.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--baseline", "batch_mean", "--max_steps", "3", "--max_completion_length", "30", processes=2,
+        "reinforce.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--baseline",
+        "batch_mean",
+        "--max_steps",
+        "3",
+        "--max_completion_length",
+        "30",
+        processes=2,
     )
     assert_succeeded(result)
     # One completion per process per step, gathered: the batch-mean baseline sees both.

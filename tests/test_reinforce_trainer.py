@@ -1,6 +1,5 @@
 """The REINFORCE trainer's update, through its real code path with generation pinned to fixed completions."""
 
-
 import pytest
 import torch
 from datasets import Dataset
@@ -14,7 +13,9 @@ COMPLETIONS = [" and a cat", " the dog ran away", " an apple"]
 REWARDS = [3.0, -1.0, 5.0]
 
 
-def make_trainer(model_dir, tmp_path, completions, rewards, baseline="none", trainer_class=ReinforceTrainer, **overrides):
+def make_trainer(
+    model_dir, tmp_path, completions, rewards, baseline="none", trainer_class=ReinforceTrainer, **overrides
+):
     """A ReinforceTrainer (or `trainer_class`, a subclass) whose generation returns `completions` (one per prompt, the last ending in EOS),
     scored with the fixed `rewards`."""
     reward_of = dict(zip(completions, rewards))
@@ -23,9 +24,17 @@ def make_trainer(model_dir, tmp_path, completions, rewards, baseline="none", tra
         return [reward_of[c] for c in completions]
 
     args = ReinforceConfig(
-        output_dir=str(tmp_path), baseline=baseline, per_device_train_batch_size=len(completions),
-        max_completion_length=16, bf16=False, activation_checkpointing=False, report_to="none", use_cpu=True,
-        learning_rate=1e-4, seed=0, **overrides,
+        output_dir=str(tmp_path),
+        baseline=baseline,
+        per_device_train_batch_size=len(completions),
+        max_completion_length=16,
+        bf16=False,
+        activation_checkpointing=False,
+        report_to="none",
+        use_cpu=True,
+        learning_rate=1e-4,
+        seed=0,
+        **overrides,
     )
     dataset = Dataset.from_dict({"prompt": [PROMPT] * 4})
     trainer = trainer_class(model=str(model_dir), reward_funcs=fixed_rewards, args=args, train_dataset=dataset)
@@ -129,7 +138,10 @@ def test_config_accepts_one_generation_and_keeps_the_text_defaults(tmp_path):
         ({"baseline": "median"}, "baseline must be one of none, moving_average, batch_mean"),
         ({"baseline": "moving_average", "baseline_decay": 1.0}, "baseline_decay must be in"),
         ({"baseline": "batch_mean", "per_device_train_batch_size": 1}, "makes every advantage 0"),
-        ({"normalize_advantages": True, "per_device_train_batch_size": 1}, "normalize_advantages with a generation batch of 1"),
+        (
+            {"normalize_advantages": True, "per_device_train_batch_size": 1},
+            "normalize_advantages with a generation batch of 1",
+        ),
         ({"auto_find_batch_size": True}, "auto_find_batch_size is not supported"),
     ],
 )
@@ -177,7 +189,9 @@ def test_each_process_trains_on_the_advantages_of_its_own_completions(tiny_model
     trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean")
     # This process is rank 1 of 2; rank 0's completions were all rewarded 100.
     monkeypatch.setattr(type(trainer.accelerator), "process_index", property(lambda self: 1))
-    monkeypatch.setattr(trl.trainer.rloo_trainer, "gather", lambda local: torch.cat([torch.full_like(local, 100.0), local]))
+    monkeypatch.setattr(
+        trl.trainer.rloo_trainer, "gather", lambda local: torch.cat([torch.full_like(local, 100.0), local])
+    )
     trainer._logs["advantages"] = deque(maxlen=6)  # the completions table holds the generation batch of both
     _, batch = trainer_gradients(trainer, len(COMPLETIONS))
     baseline = (3 * 100.0 + sum(REWARDS)) / 6  # the batch mean spans both processes

@@ -50,38 +50,57 @@ def bad_inputs(tmp_path):
         (["--model_name_or_path", "./no/such/model"], "Model path ./no/such/model does not exist"),
         (["--model_name_or_path", "nobody/uncached-model"], "neither a local directory nor in the Hub cache"),
         (["--reward_kwargs", "{format: 1}"], "reward_kwargs is not valid JSON"),
-        (["--reward_kwargs", '{"format": {"pattern": "a"}}'], "reward_kwargs names 'format', which is not in reward_funcs"),
-        (["--reward_funcs", "format", "--reward_kwargs", '{"format": {"regex": "a"}}'],
-         "Reward 'format' has no setting 'regex': it takes pattern"),
-        (["--reward_funcs", "format", "--reward_kwargs", '{"format": {"pattern": "(unclosed"}}'],
-         "is not a valid regular expression"),
+        (
+            ["--reward_kwargs", '{"format": {"pattern": "a"}}'],
+            "reward_kwargs names 'format', which is not in reward_funcs",
+        ),
+        (
+            ["--reward_funcs", "format", "--reward_kwargs", '{"format": {"regex": "a"}}'],
+            "Reward 'format' has no setting 'regex': it takes pattern",
+        ),
+        (
+            ["--reward_funcs", "format", "--reward_kwargs", '{"format": {"pattern": "(unclosed"}}'],
+            "is not a valid regular expression",
+        ),
         (["--reward_funcs", "math_accuracy"], "from the dataset column 'answer', which this data set lacks"),
         (["--resume_from_checkpoint", "true"], "holds no complete checkpoint: give a checkpoint's path"),
-        (["--load_in_4bit", "true", "--use_peft", "true"], "--load_in_4bit "),  # bitsandbytes needs CUDA and the package
+        (
+            ["--load_in_4bit", "true", "--use_peft", "true"],
+            "--load_in_4bit ",
+        ),  # bitsandbytes needs CUDA and the package
     ]
 
 
-# Every case of the list runs: the count is taken from the list itself (its files are written per test).
+# Every case of the list runs: the count is taken from the list itself (its files are written per test). The recipe
+# runs in this process, as `recipes/rloo.py` runs it (`main("rloo")`): the one-line exit of a script is tested
+# through the real entry points below and in tests/test_rewards.py.
 @pytest.mark.parametrize("case", range(len(bad_inputs(Path("/nonexistent")))))
-def test_bad_input_stops_with_one_line_before_any_model_is_loaded(tmp_path, unloadable_model, case):
+def test_bad_input_stops_with_one_line_before_any_model_is_loaded(tmp_path, unloadable_model, case, monkeypatch, capfd):
+    from rl_recipes.runner.lifecycle import main
+
     args, message = bad_inputs(tmp_path)[case]
     if "--model_name_or_path" not in args:
         args = ["--model_name_or_path", unloadable_model, *args]
     output_dir = tmp_path / "out"
-    result = run_script("rloo.py", *args, "--output_dir", str(output_dir), env={"HF_HUB_OFFLINE": "1"})
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # a dotted-path reward adds the working directory
+    with pytest.raises(SystemExit) as stop:  # anything else (an error from loading the model, say) fails the test
+        main("rloo", [*args, "--output_dir", str(output_dir)])
+    error = stop.value.code
+    assert isinstance(error, str) and error.startswith("error:") and "\n" not in error
+    assert message in error
+    assert "error" not in capfd.readouterr().err.lower()  # the message is the only error said
     assert not output_dir.exists()
 
 
+@pytest.mark.slow
 def test_bad_input_under_accelerate_launch_exits_non_zero_with_the_message(unloadable_model):
     result = launch("reinforce.py", "--model_name_or_path", unloadable_model, "--reward_funcs", "nope")
     assert result.returncode != 0
     assert "error: Unknown reward 'nope'" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "reward, fault",
     [
@@ -93,8 +112,17 @@ def test_bad_input_under_accelerate_launch_exits_non_zero_with_the_message(unloa
 )
 def test_faulty_reward_stops_the_run_naming_reward_fault_and_completion(tiny_model_dir, tmp_path, reward, fault):
     result = run_script(
-        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"),
-        "--reward_funcs", f"tests.custom_rewards.{reward}", "--max_steps", "3", "--max_completion_length", "10",
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--reward_funcs",
+        f"tests.custom_rewards.{reward}",
+        "--max_steps",
+        "3",
+        "--max_completion_length",
+        "10",
     )
     assert result.returncode != 0
     error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
@@ -104,11 +132,21 @@ def test_faulty_reward_stops_the_run_naming_reward_fault_and_completion(tiny_mod
     assert "All reward functions returned None" not in result.stderr
 
 
+@pytest.mark.slow
 def test_reward_that_raises_mid_run_stops_after_saving_the_last_completed_step(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "out"
     result = run_script(
-        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--reward_funcs", "tests.custom_rewards.fails_from_step_3", "--max_steps", "5", "--max_completion_length", "10",
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--reward_funcs",
+        "tests.custom_rewards.fails_from_step_3",
+        "--max_steps",
+        "5",
+        "--max_completion_length",
+        "10",
     )
     assert result.returncode != 0
     error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
@@ -118,19 +156,32 @@ def test_reward_that_raises_mid_run_stops_after_saving_the_last_completed_step(t
     assert state["global_step"] == 2
 
 
+@pytest.mark.slow
 def test_skip_policy_trains_on_and_counts_the_faulty_samples(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "out"
     result = run_script(
-        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--reward_funcs", "tests.custom_rewards.nan_for_odd", "--reward_faults", "skip",
-        "--max_steps", "3", "--max_completion_length", "10",
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--reward_funcs",
+        "tests.custom_rewards.nan_for_odd",
+        "--reward_faults",
+        "skip",
+        "--max_steps",
+        "3",
+        "--max_completion_length",
+        "10",
     )
     assert_succeeded(result)
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     faults = [entry["reward_faults/nan_for_odd"] for entry in history if "reward_faults/nan_for_odd" in entry]
     assert faults == [5.0, 5.0, 5.0]  # half of each batch of 10
     warnings = [line for line in result.stderr.splitlines() if "Reward 'tests.custom_rewards.nan_for_odd'" in line]
-    assert len(warnings) == 1 and warnings[0].startswith("warning: Reward 'tests.custom_rewards.nan_for_odd' returned nan")
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "warning: Reward 'tests.custom_rewards.nan_for_odd' returned nan"
+    )
     assert "All reward functions returned None" not in result.stderr
 
 
@@ -144,8 +195,14 @@ def default_signal_handling() -> None:
 def start_recipe(args, env=None):
     """A recipe run in its own process group, as a terminal runs it, with its output line by line."""
     return subprocess.Popen(
-        args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        preexec_fn=default_signal_handling, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        args,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_signal_handling,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 
@@ -161,8 +218,18 @@ def signal_after_steps(process, signum, steps) -> str:
     return "".join(output)
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_weights(tiny_model_dir, tmp_path):
-    common = ["--model_name_or_path", str(tiny_model_dir), "--max_steps", "15", "--max_completion_length", "40", "--seed", "0"]
+    common = [
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--max_steps",
+        "15",
+        "--max_completion_length",
+        "40",
+        "--seed",
+        "0",
+    ]
     recipe = [sys.executable, str(REPO_ROOT / "recipes" / "rloo.py"), *common]
     interrupted = tmp_path / "interrupted"
     process = start_recipe([*recipe, "--output_dir", str(interrupted), "--console_metrics", "all"])  # a line per step
@@ -172,7 +239,9 @@ def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_wei
     assert len(checkpoints) == 1 and 4 <= int(checkpoints[0].name.split("-")[1]) < 15
     assert f"saved {checkpoints[0]}. Resume with --resume_from_checkpoint true" in output
 
-    assert_succeeded(run_script("rloo.py", *common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "true"))
+    assert_succeeded(
+        run_script("rloo.py", *common, "--output_dir", str(interrupted), "--resume_from_checkpoint", "true")
+    )
     assert_succeeded(run_script("rloo.py", *common, "--output_dir", str(tmp_path / "uninterrupted")))
     resumed = load_file(interrupted / "model.safetensors")
     uninterrupted = load_file(tmp_path / "uninterrupted" / "model.safetensors")
@@ -180,13 +249,29 @@ def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_wei
         torch.testing.assert_close(resumed[name], tensor, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_ctrl_c_under_accelerate_launch_stops_cleanly_with_a_checkpoint(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "out"
-    process = start_recipe([
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
-        str(REPO_ROOT / "recipes" / "reinforce.py"), "--model_name_or_path", str(tiny_model_dir),
-        "--output_dir", str(output_dir), "--baseline", "moving_average", "--max_steps", "200", "--console_metrics", "all",
-    ])
+    process = start_recipe(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+            str(REPO_ROOT / "recipes" / "reinforce.py"),
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--output_dir",
+            str(output_dir),
+            "--baseline",
+            "moving_average",
+            "--max_steps",
+            "200",
+            "--console_metrics",
+            "all",
+        ]
+    )
     output = signal_after_steps(process, signal.SIGINT, steps=3)
     assert process.returncode != 0
     assert "Stopped by signal 2 after step" in output
@@ -213,8 +298,19 @@ def running_recipe(args, env=None):
 
 
 def quick_rloo(model, output_dir, *args):
-    return [sys.executable, str(REPO_ROOT / "recipes" / "rloo.py"), "--model_name_or_path", str(model),
-            "--output_dir", str(output_dir), "--max_steps", "2", "--max_completion_length", "8", *args]
+    return [
+        sys.executable,
+        str(REPO_ROOT / "recipes" / "rloo.py"),
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "2",
+        "--max_completion_length",
+        "8",
+        *args,
+    ]
 
 
 SLOW_MODEL_CODE = """import time
@@ -239,12 +335,15 @@ def read_until(process, marker: str) -> str:
     raise AssertionError(f"the recipe ended before printing {marker!r}:\n" + "".join(output)[-3000:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 128 + signal.SIGINT)])
 def test_a_signal_while_the_model_loads_ends_the_run_at_once(tiny_model_dir, tmp_path, signum, status):
     model = tmp_path / "model"  # a model with code of its own, which takes a minute to load
     shutil.copytree(tiny_model_dir, model)
     config = json.loads((model / "config.json").read_text())
-    (model / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "slow_config.SlowLoadingConfig"}}))
+    (model / "config.json").write_text(
+        json.dumps({**config, "auto_map": {"AutoConfig": "slow_config.SlowLoadingConfig"}})
+    )
     (model / "slow_config.py").write_text(SLOW_MODEL_CODE)
     output_dir = tmp_path / "out"
     command = quick_rloo(model, output_dir, "--model_init_kwargs", '{"trust_remote_code": true}')
@@ -259,11 +358,14 @@ def test_a_signal_while_the_model_loads_ends_the_run_at_once(tiny_model_dir, tmp
     assert not list(output_dir.glob("checkpoint-*"))
 
 
+@pytest.mark.slow
 def test_a_second_signal_during_a_step_ends_the_run_at_once(tiny_model_dir, tmp_path):
     from rl_recipes.trainers.stop_on_signal import SAME_REQUEST_S
 
     output_dir = tmp_path / "out"
-    with running_recipe(quick_rloo(tiny_model_dir, output_dir, "--reward_funcs", "tests.custom_rewards.slow")) as process:
+    with running_recipe(
+        quick_rloo(tiny_model_dir, output_dir, "--reward_funcs", "tests.custom_rewards.slow")
+    ) as process:
         output = read_until(process, "scoring a batch")  # the first step's scoring takes 10 s
         os.killpg(process.pid, signal.SIGINT)
         time.sleep(SAME_REQUEST_S + 0.5)
@@ -276,6 +378,7 @@ def test_a_second_signal_during_a_step_ends_the_run_at_once(tiny_model_dir, tmp_
     assert not list(output_dir.glob("checkpoint-*"))
 
 
+@pytest.mark.slow
 def test_sigterm_after_training_ends_the_process_at_once(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "out"
     output_dir.mkdir()
@@ -290,30 +393,49 @@ def test_sigterm_after_training_ends_the_process_at_once(tiny_model_dir, tmp_pat
     assert process.returncode == -signal.SIGTERM
 
 
-def test_reward_fault_stop_ends_through_the_common_teardown_and_gives_the_signals_back(tiny_model_dir, tmp_path, monkeypatch):
-    from trl import RLOOConfig, RLOOTrainer
-
-    from rl_recipes import runner
+def test_reward_fault_stop_ends_through_the_common_teardown_and_gives_the_signals_back(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from rl_recipes.runner import lifecycle
 
     ended_at_steps = []
-    end_together = runner.end_together
-    monkeypatch.setattr(runner, "end_together", lambda trainer: (ended_at_steps.append(trainer.state.global_step), end_together(trainer)))
+    end_together = lifecycle.end_together
+    monkeypatch.setattr(
+        lifecycle,
+        "end_together",
+        lambda trainer: (ended_at_steps.append(trainer.state.global_step), end_together(trainer)),
+    )
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(SystemExit) as stop:
-        runner.main(RLOOConfig, RLOOTrainer, DEFAULT_RECIPE, [
-            "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "out"), "--report_to", "none",
-            "--reward_funcs", "tests.custom_rewards.fails_from_step_3", "--max_steps", "5", "--max_completion_length", "4",
-        ])
+        lifecycle.main(
+            "rloo",
+            [
+                "--model_name_or_path",
+                str(tiny_model_dir),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--report_to",
+                "none",
+                "--reward_funcs",
+                "tests.custom_rewards.fails_from_step_3",
+                "--max_steps",
+                "5",
+                "--max_completion_length",
+                "4",
+            ],
+        )
     assert stop.value.code == 1
     assert ended_at_steps == [2]
     assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
 
 
 def test_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
-    from rl_recipes.runner import parse_args
+    from rl_recipes.runner.cli import parse_args
     from rl_recipes.trainers.reinforce import ReinforceConfig
 
-    _, training_args, _ = parse_args(ReinforceConfig, REPO_ROOT / "recipes" / "configs" / "a_words" / "reinforce.yaml", [])
+    _, training_args, _ = parse_args(
+        ReinforceConfig, REPO_ROOT / "recipes" / "configs" / "a_words" / "reinforce.yaml", []
+    )
     assert training_args.trust_remote_code is False
     _, training_args, _ = parse_args(ReinforceConfig, DEFAULT_RECIPE, ["--trust_remote_code", "true"])
     assert training_args.trust_remote_code is True
@@ -321,11 +443,14 @@ def test_remote_code_is_off_unless_the_recipe_turns_it_on(tmp_path):
 
 def strict_json_loads(text: str):
     """json.loads that refuses NaN and Infinity, as strict JSON readers (JavaScript's, jq) do."""
+
     def refuse(token):
         raise ValueError(f"{token} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "script, flags",
     [
@@ -337,9 +462,24 @@ def strict_json_loads(text: str):
 )
 def test_a_run_with_a_step_without_rewards_ends_well_and_writes_valid_json(tiny_model_dir, tmp_path, script, flags):
     output_dir = tmp_path / "out"
-    result = run_script(script, "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *flags,
-                        "--max_steps", "3", "--max_completion_length", "10", "--save_strategy", "steps", "--save_steps", "3",
-                        "--save_completions", "true")
+    result = run_script(
+        script,
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        *flags,
+        "--max_steps",
+        "3",
+        "--max_completion_length",
+        "10",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "3",
+        "--save_completions",
+        "true",
+    )
     assert_succeeded(result)
     assert "=== Summary ===" in result.stdout and "1 logged steps had no reward" in result.stdout
     assert (output_dir / "curves.png").stat().st_size > 10_000
@@ -367,7 +507,11 @@ def test_a_stop_learned_from_a_peer_makes_this_processs_late_copy_of_the_signal_
     kills = []
     monkeypatch.setattr(os, "kill", lambda pid, signum: kills.append(signum))
     stop = StopOnSignal()
-    args, state, control = TrainingArguments(output_dir="unused", use_cpu=True), TrainerState(global_step=3), TrainerControl()
+    args, state, control = (
+        TrainingArguments(output_dir="unused", use_cpu=True),
+        TrainerState(global_step=3),
+        TrainerControl(),
+    )
     stop.on_train_begin(args, state, control)
     try:
         stop.on_step_end(args, state, control)

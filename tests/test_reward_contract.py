@@ -42,7 +42,12 @@ def test_the_guard_accepts_lists_tuples_and_arrays_of_numbers_or_none(values):
 
 @pytest.mark.parametrize(
     "values",
-    [[True, False, None], (True, False, None), np.array([True, False, None], dtype=object), [np.bool_(True), np.bool_(False), None]],
+    [
+        [True, False, None],
+        (True, False, None),
+        np.array([True, False, None], dtype=object),
+        [np.bool_(True), np.bool_(False), None],
+    ],
 )
 def test_the_guard_reads_booleans_as_trl_does_one_and_zero(values):
     reward = guarded(lambda completions, **kwargs: values)
@@ -59,7 +64,12 @@ def test_the_guard_reads_boolean_arrays_as_ones_and_zeros(values):
 
 @pytest.mark.parametrize(
     "values",
-    [np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0], dtype=np.float32), torch.tensor([1, 2, 3]), torch.tensor([1.0, 2.0, 3.0], dtype=torch.bfloat16)],
+    [
+        np.array([1, 2, 3]),
+        np.array([1.0, 2.0, 3.0], dtype=np.float32),
+        torch.tensor([1, 2, 3]),
+        torch.tensor([1.0, 2.0, 3.0], dtype=torch.bfloat16),
+    ],
 )
 def test_the_guard_reads_numpy_arrays_and_torch_tensors_as_their_values(values):
     reward = guarded(lambda completions, **kwargs: values)
@@ -133,13 +143,19 @@ def test_trl_reward_names_resolve_to_trl_functions_and_read_text_completions():
 
 def test_a_factorys_parameters_are_settings_checked_like_any_other():
     (overlong,) = get_reward_funcs(
-        ["get_soft_overlong_punishment"], {"get_soft_overlong_punishment": {"max_completion_len": 8, "soft_punish_cache": 4}}
+        ["get_soft_overlong_punishment"],
+        {"get_soft_overlong_punishment": {"max_completion_len": 8, "soft_punish_cache": 4}},
     )
     assert overlong(completion_ids=[[1] * 4, [1] * 6, [1] * 9]) == [0.0, -0.5, -1.0]
-    with pytest.raises(UnknownRewardError, match="has no setting 'max_len': it takes max_completion_len, soft_punish_cache"):
+    with pytest.raises(
+        UnknownRewardError, match="has no setting 'max_len': it takes max_completion_len, soft_punish_cache"
+    ):
         get_reward_funcs(["get_soft_overlong_punishment"], {"get_soft_overlong_punishment": {"max_len": 8}})
     with pytest.raises(UnknownRewardError, match="soft_punish_cache \\(16\\) must be between 0"):
-        get_reward_funcs(["get_soft_overlong_punishment"], {"get_soft_overlong_punishment": {"max_completion_len": 8, "soft_punish_cache": 16}})
+        get_reward_funcs(
+            ["get_soft_overlong_punishment"],
+            {"get_soft_overlong_punishment": {"max_completion_len": 8, "soft_punish_cache": 16}},
+        )
 
 
 # --- data set columns against settings -----------------------------------------------------------
@@ -164,24 +180,38 @@ def test_a_column_named_like_a_bound_setting_of_a_users_reward_is_refused_too():
 
 
 def test_a_column_named_like_a_registry_rewards_default_setting_is_refused():
-    with pytest.raises(RecipeError, match="column 'unit' would replace the setting 'unit' of reward 'length'.*rename the column"):
+    with pytest.raises(
+        RecipeError, match="column 'unit' would replace the setting 'unit' of reward 'length'.*rename the column"
+    ):
         check_reward_settings(get_reward_funcs(["length"]), ["length"], ["prompt", "unit"])
 
 
 def test_a_column_a_reward_needs_must_be_in_the_data_set():
-    with pytest.raises(RecipeError, match="Reward 'accuracy_reward' reads the data set column 'solution', which this data set lacks"):
+    with pytest.raises(
+        RecipeError, match="Reward 'accuracy_reward' reads the data set column 'solution', which this data set lacks"
+    ):
         check_reward_settings(get_reward_funcs(["accuracy_reward"]), ["accuracy_reward"], ["prompt", "answer"])
     check_reward_settings(get_reward_funcs(["accuracy_reward"]), ["accuracy_reward"], ["prompt", "solution"])
 
 
+@pytest.mark.slow
 def test_the_recipe_refuses_a_colliding_column_with_one_line(tmp_path):
     dataset = tmp_path / "prompts.jsonl"
     dataset.write_text('{"prompt": "Once upon a time", "pattern": "x"}\n')
     unloadable_model = tmp_path / "not-a-model"  # stops the run if it gets as far as loading
     unloadable_model.mkdir()
     result = run_script(
-        "rloo.py", "--model_name_or_path", str(unloadable_model), "--output_dir", str(tmp_path / "out"),
-        "--dataset_name", str(dataset), "--reward_funcs", "format", "--reward_kwargs", '{"format": {"pattern": "a"}}',
+        "rloo.py",
+        "--model_name_or_path",
+        str(unloadable_model),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--dataset_name",
+        str(dataset),
+        "--reward_funcs",
+        "format",
+        "--reward_kwargs",
+        '{"format": {"pattern": "a"}}',
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: The data set column 'pattern' would replace")
@@ -195,13 +225,22 @@ def logged(output_dir, key):
     return [entry[key] for entry in history if key in entry]
 
 
+@pytest.mark.slow
 def test_rloo_trains_on_an_async_reward_and_on_array_returning_rewards(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "out"
     names = ["async_a_words", "a_words_array", "a_words_tensor"]
     result = run_script(
-        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--reward_funcs", *[f"tests.custom_rewards.{name}" for name in names],
-        "--max_steps", "2", "--max_completion_length", "10",
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--reward_funcs",
+        *[f"tests.custom_rewards.{name}" for name in names],
+        "--max_steps",
+        "2",
+        "--max_completion_length",
+        "10",
     )
     assert_succeeded(result)
     # The same a-word counts, returned as a list of ints (awaited), a numpy array and a torch tensor.
@@ -211,13 +250,24 @@ def test_rloo_trains_on_an_async_reward_and_on_array_returning_rewards(tiny_mode
     assert logged(output_dir, "async_a_words/off_main_thread") == [1.0, 1.0]
 
 
+@pytest.mark.slow
 def test_rloo_trains_on_trl_reward_names_with_a_factorys_settings(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "out"
     result = run_script(
-        "rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir),
-        "--reward_funcs", "think_format_reward", "get_soft_overlong_punishment",
-        "--reward_kwargs", '{"get_soft_overlong_punishment": {"max_completion_len": 6, "soft_punish_cache": 2}}',
-        "--max_steps", "1", "--max_completion_length", "10",
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        "--reward_funcs",
+        "think_format_reward",
+        "get_soft_overlong_punishment",
+        "--reward_kwargs",
+        '{"get_soft_overlong_punishment": {"max_completion_len": 6, "soft_punish_cache": 2}}',
+        "--max_steps",
+        "1",
+        "--max_completion_length",
+        "10",
     )
     assert_succeeded(result)
     assert logged(output_dir, "rewards/think_format_reward/mean") == [0.0]  # the story model writes no <think>

@@ -105,14 +105,19 @@ def test_math_accuracy_skips_samples_whose_reference_cannot_be_read():
 
 
 def test_math_accuracy_reads_numeric_references_and_conversational_completions():
-    completions = [[{"role": "assistant", "content": "\\boxed{12}"}], [{"role": "assistant", "content": "<answer>0.5</answer>"}]]
+    completions = [
+        [{"role": "assistant", "content": "\\boxed{12}"}],
+        [{"role": "assistant", "content": "<answer>0.5</answer>"}],
+    ]
     assert math_accuracy(prompts=["q", "q"], completions=completions, answer=[12, 0.5]) == [1.0, 1.0]
 
 
 def test_math_accuracy_scores_the_same_in_a_thread_where_math_verify_cannot_time_out():
     results = []
     thread = threading.Thread(
-        target=lambda: results.append(math_accuracy(completions=["<answer>1 1/2</answer>", "\\boxed{3}"], answer=["1.5", "4"]))
+        target=lambda: results.append(
+            math_accuracy(completions=["<answer>1 1/2</answer>", "\\boxed{3}"], answer=["1.5", "4"])
+        )
     )
     thread.start()
     thread.join()
@@ -177,7 +182,9 @@ def test_length_rejects_an_unknown_unit():
 
 def test_repetition_is_zero_for_unique_tokens_and_negative_for_repeated_ones():
     completion_ids = [[1, 2, 3, 4, 5], [7, 8, 7, 8, 7, 8, 7, 8], [1, 2], []]
-    scores = get_reward_funcs(["repetition"])[0](prompts=["q"] * 4, completions=["text"] * 4, completion_ids=completion_ids)
+    scores = get_reward_funcs(["repetition"])[0](
+        prompts=["q"] * 4, completions=["text"] * 4, completion_ids=completion_ids
+    )
     # [7, 8, 7, 8, ...]: 6 trigrams, 2 distinct, so -(1 - 2/6); the last two are shorter than a trigram.
     assert scores == [0.0, pytest.approx(-2 / 3), 0.0, 0.0]
 
@@ -185,7 +192,9 @@ def test_repetition_is_zero_for_unique_tokens_and_negative_for_repeated_ones():
 def test_repetition_takes_its_settings_and_refuses_a_negative_max_penalty():
     (repetition,) = get_reward_funcs(["repetition"], {"repetition": {"ngram_size": 1, "max_penalty": 0.5}})
     assert repetition(completions=["x"], completion_ids=[[3, 3, 3, 3, 3]]) == [pytest.approx(-0.4)]
-    with pytest.raises(UnknownRewardError, match="Reward 'repetition': .*max_penalty is the size of the largest penalty"):
+    with pytest.raises(
+        UnknownRewardError, match="Reward 'repetition': .*max_penalty is the size of the largest penalty"
+    ):
         get_reward_funcs(["repetition"], {"repetition": {"max_penalty": -1.0}})
     with pytest.raises(UnknownRewardError, match="Reward 'repetition' has no setting 'size'"):
         get_reward_funcs(["repetition"], {"repetition": {"size": 2}})
@@ -259,11 +268,13 @@ def test_reward_model_gives_probabilities_on_request(classifier_dir):
 
 def test_reward_model_is_loaded_once_and_ignores_a_label_column_of_the_dataset(classifier_dir):
     assert load_reward_model(classifier_dir) is load_reward_model(classifier_dir)
-    scorer = get_reward_funcs(["reward_model"], {"reward_model": {"model_name_or_path": classifier_dir,
-                                                                  "score_label": "POSITIVE"}})[0]
+    scorer = get_reward_funcs(
+        ["reward_model"], {"reward_model": {"model_name_or_path": classifier_dir, "score_label": "POSITIVE"}}
+    )[0]
     scores = scorer(prompts=["p", "p"], completions=TEXTS[:2], label=[0, 1], trainer_state=None)
-    assert scores == reward_model(prompts=["p", "p"], completions=TEXTS[:2], model_name_or_path=classifier_dir,
-                                  score_label="POSITIVE")
+    assert scores == reward_model(
+        prompts=["p", "p"], completions=TEXTS[:2], model_name_or_path=classifier_dir, score_label="POSITIVE"
+    )
 
 
 def test_reward_model_without_a_model_says_how_to_name_one():

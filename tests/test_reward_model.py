@@ -25,7 +25,12 @@ def test_reward_model_loads_in_the_dtype_asked_for_and_scores_alike(classifier_d
     model, _ = load_reward_model(classifier_dir, "bfloat16")
     assert model.dtype == torch.bfloat16
     assert load_reward_model(classifier_dir, "float32")[0].dtype == torch.float32
-    settings = {"prompts": ["p"] * 4, "completions": TEXTS, "model_name_or_path": classifier_dir, "score_label": "POSITIVE"}
+    settings = {
+        "prompts": ["p"] * 4,
+        "completions": TEXTS,
+        "model_name_or_path": classifier_dir,
+        "score_label": "POSITIVE",
+    }
     bfloat16 = reward_model(dtype="bfloat16", **settings)
     float32 = reward_model(dtype="float32", **settings)
     assert bfloat16 != float32 and bfloat16 == pytest.approx(float32, abs=0.05)
@@ -43,16 +48,29 @@ def test_reward_names_that_point_to_one_model_share_one_copy(classifier_dir, tmp
     assert load_reward_model(classifier_dir, "bfloat16") is not load_reward_model(classifier_dir)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "error: reward_model: cannot load '{path}'"),
-    ("no_label", "error: reward_model: the model has 2 labels (NEGATIVE, POSITIVE); choose the one to score with"),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "error: reward_model: cannot load '{path}'"),
+        ("no_label", "error: reward_model: the model has 2 labels (NEGATIVE, POSITIVE); choose the one to score with"),
+    ],
+)
 def test_recipe_with_a_bad_reward_model_stops_with_one_line(case, message, classifier_dir, tmp_path):
     policy = build_causal_lm(tmp_path / "policy", "llama")
     path = str(tmp_path / "no-such-model") if case == "missing" else classifier_dir
     settings = {"model_name_or_path": path, **({"score_label": "POSITIVE"} if case == "missing" else {})}
-    result = run_script("rloo.py", "--model_name_or_path", str(policy), "--output_dir", str(tmp_path / "out"),
-                        "--reward_funcs", "reward_model", "--reward_kwargs", json.dumps({"reward_model": settings}))
+    result = run_script(
+        "rloo.py",
+        "--model_name_or_path",
+        str(policy),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--reward_funcs",
+        "reward_model",
+        "--reward_kwargs",
+        json.dumps({"reward_model": settings}),
+    )
 
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith(message.format(path=path)), result.stderr[-2000:]

@@ -8,7 +8,7 @@ from tests.conftest import run_script
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("apple An \"and", 3),
+        ('apple An "and', 3),
         ("banana", 0),
         ("", 0),
         ("a a a", 3),
@@ -62,6 +62,7 @@ def test_bad_dotted_paths_fail_with_the_reason(name, message):
         get_reward_func(name)
 
 
+@pytest.mark.slow
 def test_recipe_rejects_unknown_reward_with_one_line_before_loading_anything():
     result = run_script("rloo.py", "--reward_funcs", "a_words", "nope", "--model_name_or_path", "does/not/matter")
     assert result.returncode != 0

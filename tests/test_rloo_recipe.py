@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -8,6 +9,7 @@ from tests.conftest import assert_succeeded, launch, logged_rewards, run_script
 SHORT_RUN = ["--max_steps", "20", "--seed", "0"]
 
 
+@pytest.mark.slow
 def test_rloo_recipe_raises_the_a_word_reward_and_saves_everything(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "rloo"
     result = launch("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *SHORT_RUN)
@@ -31,6 +33,7 @@ def test_rloo_recipe_raises_the_a_word_reward_and_saves_everything(tiny_model_di
     assert "=== Summary ===" in result.stdout and str(output_dir) in result.stdout
 
 
+@pytest.mark.slow
 def test_rloo_recipe_refuses_an_output_directory_that_holds_files(tiny_model_dir, tmp_path):
     (tmp_path / "checkpoint.txt").write_text("someone's work")
     result = run_script("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path))

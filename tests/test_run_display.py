@@ -23,8 +23,16 @@ def png_size(path) -> tuple[int, int]:
 def synthetic_history(steps: int, with_eval: bool, with_tools: bool = False) -> list[dict]:
     history = []
     for step in range(1, steps + 1):
-        history.append({"step": step, "loss": 0.1, "reward": 8.0 + 9 * step, "reward_std": 3.0, "entropy": 1.5 / step,
-                        "distinct_completions": min(50, 10 * step)})
+        history.append(
+            {
+                "step": step,
+                "loss": 0.1,
+                "reward": 8.0 + 9 * step,
+                "reward_std": 3.0,
+                "entropy": 1.5 / step,
+                "distinct_completions": min(50, 10 * step),
+            }
+        )
         if with_tools:
             history[-1].update({"tools/call_frequency": 1.5, "tools/failure_frequency": 0.1, "tools/turns": 2.5})
         if with_eval and step % 5 == 0:
@@ -50,7 +58,12 @@ def test_the_picture_has_a_panel_per_question_and_more_for_the_evaluation_reward
     [
         (["a b", "c d"] * 20 + ["and and"] * 10, 10, 0.5, "all 10 of the last completions are the same text"),
         ([f"story {i % 3}" for i in range(50)], 10, 0.8, "only 3 distinct texts among the last 50 completions"),
-        ([f"story {i}" for i in range(50)], 10, 0.01, "token entropy 0.010: sampling picks nearly the same token every time"),
+        (
+            [f"story {i}" for i in range(50)],
+            10,
+            0.01,
+            "token entropy 0.010: sampling picks nearly the same token every time",
+        ),
         ([f"story {i % 25}" for i in range(50)], 10, 0.8, None),
         (["once"], 1, None, None),  # one completion cannot tell
     ],
@@ -98,16 +111,28 @@ def test_only_the_deprecation_that_trl_triggers_is_silenced():
 
     from rl_recipes.console import quiet_library_warnings
 
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=16,
+            hidden_size=8,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert model.is_gradient_checkpointing is False
         quiet_library_warnings()
         assert model.is_gradient_checkpointing is False
-        warnings.warn("`is_gradient_checkpointing` is deprecated here too", FutureWarning)  # not from transformers
+        warnings.warn(
+            "`is_gradient_checkpointing` is deprecated here too", FutureWarning, stacklevel=1
+        )  # not from transformers
     messages = [str(warning.message) for warning in caught]
-    assert len(messages) == 2 and messages[0].startswith("`is_gradient_checkpointing` is deprecated and will be removed")
+    assert len(messages) == 2 and messages[0].startswith(
+        "`is_gradient_checkpointing` is deprecated and will be removed"
+    )
     assert messages[1] == "`is_gradient_checkpointing` is deprecated here too"
 
 
@@ -132,8 +157,16 @@ def test_trls_switching_activation_checkpointing_off_around_its_no_grad_passes_i
 
     from rl_recipes.console import quiet_library_warnings
 
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                                         num_attention_heads=2, num_key_value_heads=2))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=16,
+            hidden_size=8,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
     model.activation_checkpointing_enable()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -162,17 +195,30 @@ def test_deepspeeds_cpu_fallback_notice_alone_is_dropped():
     handler.emit = records.append
     deepspeed_logger.addHandler(handler)
     try:
-        deepspeed_logger.warning("Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it.")
+        deepspeed_logger.warning(
+            "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it."
+        )
         deepspeed_logger.warning("Setting accelerator to XPU.")
     finally:
         deepspeed_logger.removeHandler(handler)
     assert [record.getMessage() for record in records] == ["Setting accelerator to XPU."]
 
 
+@pytest.mark.slow
 def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(tiny_model_dir, tmp_path):
     output_dir = tmp_path / "run"
-    result = launch("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(output_dir), *SHORT_RUN,
-                    "--log_completions", "true", "--num_completions_to_print", "2")
+    result = launch(
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(output_dir),
+        *SHORT_RUN,
+        "--log_completions",
+        "true",
+        "--num_completions_to_print",
+        "2",
+    )
     assert_succeeded(result)
     # TRL's table of completions, asked for, still prints beside the bar at every step.
     assert set(re.findall(r" Step (\d+) ", result.stdout)) == {"1", "2", "3"} and "Advantage" in result.stdout
@@ -180,7 +226,9 @@ def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(ti
     # No per-step dictionary anywhere; the bar (on stderr) carries the chosen metrics instead.
     for stream in (result.stdout, result.stderr):
         assert "{'loss'" not in stream and "'reward':" not in stream
-    assert re.search(r"3/3 \[.*reward=[-\d.e+]+, reward_std=[-\d.e+]+, entropy=[-\d.e+]+, distinct_completions=\d+\]", result.stderr)
+    assert re.search(
+        r"3/3 \[.*reward=[-\d.e+]+, reward_std=[-\d.e+]+, entropy=[-\d.e+]+, distinct_completions=\d+\]", result.stderr
+    )
     # Every log still reaches trainer_state.json.
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     assert len([entry for entry in history if "reward" in entry]) == 3
@@ -193,7 +241,7 @@ def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(ti
     width, height = png_size(output_dir / "curves.png")
     assert width > 1000 and height > 300
 
-    summary = result.stdout[result.stdout.index("=== Summary ==="):].splitlines()
+    summary = result.stdout[result.stdout.index("=== Summary ===") :].splitlines()
     assert len(summary) <= 20
     text = "\n".join(summary)
     assert re.search(r"best [\d.]+ at step [123] \(maximum possible 12\)", text)
@@ -203,8 +251,19 @@ def test_default_run_shows_the_reward_in_its_bar_draws_its_curves_and_sums_up(ti
     assert f"tensorboard: tensorboard --logdir {output_dir / 'runs'}" in text
 
 
+@pytest.mark.slow
 def test_console_metrics_all_brings_back_every_log_as_a_dictionary(tiny_model_dir, tmp_path):
-    result = run_script("rloo.py", "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path / "run"),
-                        *SHORT_RUN, "--console_metrics", "all", "--report_to", "none")
+    result = run_script(
+        "rloo.py",
+        "--model_name_or_path",
+        str(tiny_model_dir),
+        "--output_dir",
+        str(tmp_path / "run"),
+        *SHORT_RUN,
+        "--console_metrics",
+        "all",
+        "--report_to",
+        "none",
+    )
     assert_succeeded(result)
     assert len(re.findall(r"^\{'loss': .*'reward': ", result.stdout, flags=re.MULTILINE)) == 3

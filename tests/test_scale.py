@@ -24,21 +24,60 @@ ENGINES = {
     # DDP over two gloo processes: the GPU launcher with --use_cpu true for the recipe.
     "ddp": (["--multi_gpu", "--num_processes", "2", "--mixed_precision", "no"], ["--use_cpu", "true"]),
     # The shipped ZeRO configs as typed; the recipe picks gloo by itself.
-    "zero2": (["--config_file", "accelerate_configs/deepspeed_zero2.yaml", "--num_processes", "2",
-               "--mixed_precision", "no"], []),
-    "zero3": (["--config_file", "accelerate_configs/deepspeed_zero3.yaml", "--num_processes", "2",
-               "--mixed_precision", "no"], []),
+    "zero2": (
+        ["--config_file", "accelerate_configs/deepspeed_zero2.yaml", "--num_processes", "2", "--mixed_precision", "no"],
+        [],
+    ),
+    "zero3": (
+        ["--config_file", "accelerate_configs/deepspeed_zero3.yaml", "--num_processes", "2", "--mixed_precision", "no"],
+        [],
+    ),
 }
-SHORT_RUN = ["--max_steps", "2", "--max_completion_length", "16", "--report_to", "none", "--seed", "0",
-             "--logging_steps", "1"]
+SHORT_RUN = [
+    "--max_steps",
+    "2",
+    "--max_completion_length",
+    "16",
+    "--report_to",
+    "none",
+    "--seed",
+    "0",
+    "--logging_steps",
+    "1",
+]
 TRAINERS = {
     # One prompt's 8 generations per step, 4 on each process; a-words plus a denser reward to compare runs by.
-    "rloo_full": ("rloo.py", ["--per_device_train_batch_size", "4", "--num_generations", "8",
-                              "--reward_funcs", "a_words", "tests.custom_rewards.brevity"]),
-    "rloo_lora": ("rloo.py", ["--per_device_train_batch_size", "4", "--num_generations", "8", "--use_peft", "true",
-                              "--lora_r", "8", "--learning_rate", "1e-2"]),
-    "reinforce_moving_average": ("reinforce.py", ["--per_device_train_batch_size", "2", "--baseline", "moving_average",
-                                                  "--learning_rate", "1e-2"]),
+    "rloo_full": (
+        "rloo.py",
+        [
+            "--per_device_train_batch_size",
+            "4",
+            "--num_generations",
+            "8",
+            "--reward_funcs",
+            "a_words",
+            "tests.custom_rewards.brevity",
+        ],
+    ),
+    "rloo_lora": (
+        "rloo.py",
+        [
+            "--per_device_train_batch_size",
+            "4",
+            "--num_generations",
+            "8",
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "8",
+            "--learning_rate",
+            "1e-2",
+        ],
+    ),
+    "reinforce_moving_average": (
+        "reinforce.py",
+        ["--per_device_train_batch_size", "2", "--baseline", "moving_average", "--learning_rate", "1e-2"],
+    ),
 }
 
 
@@ -53,9 +92,17 @@ def partitionable_model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     tokenizer = build_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=1024, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=256, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=1024,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -68,9 +115,20 @@ def launch_command(engine: str, trainer: str, model_dir: Path, output_dir: Path,
     launcher, recipe_flags = ENGINES[engine]
     script, trainer_flags = TRAINERS[trainer]
     return [
-        sys.executable, "-m", "accelerate.commands.launch", *launcher, "tests/scale_probe.py", f"recipes/{script}",
-        "--model_name_or_path", str(model_dir), "--output_dir", str(output_dir), *SHORT_RUN, *trainer_flags,
-        *recipe_flags, *extra,
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *launcher,
+        "tests/scale_probe.py",
+        f"recipes/{script}",
+        "--model_name_or_path",
+        str(model_dir),
+        "--output_dir",
+        str(output_dir),
+        *SHORT_RUN,
+        *trainer_flags,
+        *recipe_flags,
+        *extra,
     ]
 
 
@@ -85,8 +143,14 @@ def probe_records(output_dir: Path) -> list[dict]:
 
 def train(engine: str, trainer: str, model_dir: Path, output_dir: Path, *extra: str) -> list[dict]:
     """Launch, check it succeeded as one group of two processes under `engine`, and return the probe's records."""
-    result = subprocess.run(launch_command(engine, trainer, model_dir, output_dir, *extra), cwd=REPO_ROOT,
-                            env=probe_env(output_dir), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        launch_command(engine, trainer, model_dir, output_dir, *extra),
+        cwd=REPO_ROOT,
+        env=probe_env(output_dir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert_succeeded(result)
     records = probe_records(output_dir)
     assert sorted(r["rank"] for r in records if r["when"] == "begin") == [0, 1]
@@ -119,9 +183,11 @@ def assert_trained_full_model(output_dir: Path, model_dir: Path) -> dict:
     return trained
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["zero2", "zero3"])
-def test_zero_rloo_full_partitions_as_its_stage_says_and_matches_ddp(engine, partitionable_model_dir, ddp_reference,
-                                                                   tmp_path):
+def test_zero_rloo_full_partitions_as_its_stage_says_and_matches_ddp(
+    engine, partitionable_model_dir, ddp_reference, tmp_path
+):
     output_dir = tmp_path / engine
     records = train(engine, "rloo_full", partitionable_model_dir, output_dir)
 
@@ -145,17 +211,28 @@ def classifier_dir(tmp_path_factory) -> Path:
     return build_classifier(tmp_path_factory.mktemp("models") / "classifier")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["ddp", "zero2", "zero3"])
-def test_lora_trains_an_adapter_with_a_reward_model_under_each_engine(engine, partitionable_model_dir, classifier_dir,
-                                                                     tmp_path):
+def test_lora_trains_an_adapter_with_a_reward_model_under_each_engine(
+    engine, partitionable_model_dir, classifier_dir, tmp_path
+):
     from peft import AutoPeftModelForCausalLM
 
     from rewards.reward_model import reward_model
 
     output_dir = tmp_path / engine
     reward_kwargs = json.dumps({"reward_model": {"model_name_or_path": str(classifier_dir), "score_label": "POSITIVE"}})
-    records = train(engine, "rloo_lora", partitionable_model_dir, output_dir,
-                    "--reward_funcs", "a_words", "reward_model", "--reward_kwargs", reward_kwargs)
+    records = train(
+        engine,
+        "rloo_lora",
+        partitionable_model_dir,
+        output_dir,
+        "--reward_funcs",
+        "a_words",
+        "reward_model",
+        "--reward_kwargs",
+        reward_kwargs,
+    )
 
     for record in records:  # the frozen base weights are sharded too
         assert record["weight_held"] == record["weight_numel"] // (2 if engine == "zero3" else 1), record
@@ -165,11 +242,16 @@ def test_lora_trains_an_adapter_with_a_reward_model_under_each_engine(engine, pa
     # its scores in the run must be the whole classifier's.
     samples = [json.loads(line) for line in (output_dir / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 8
-    expected = reward_model(prompts=[s["prompt"] for s in samples], completions=[s["completion"] for s in samples],
-                            model_name_or_path=str(classifier_dir), score_label="POSITIVE")
+    expected = reward_model(
+        prompts=[s["prompt"] for s in samples],
+        completions=[s["completion"] for s in samples],
+        model_name_or_path=str(classifier_dir),
+        score_label="POSITIVE",
+    )
     assert [s["reward_model"] for s in samples] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["ddp", "zero2"])
 def test_reinforce_with_a_moving_average_keeps_one_baseline_across_processes(engine, partitionable_model_dir, tmp_path):
     output_dir = tmp_path / engine
@@ -180,14 +262,30 @@ def test_reinforce_with_a_moving_average_keeps_one_baseline_across_processes(eng
     assert_trained_full_model(output_dir, partitionable_model_dir)
 
 
-def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one_baseline(partitionable_model_dir,
-                                                                                           tmp_path):
+@pytest.mark.slow
+def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one_baseline(
+    partitionable_model_dir, tmp_path
+):
     output_dir = tmp_path / "zero3"
-    command = launch_command("zero3", "reinforce_moving_average", partitionable_model_dir, output_dir,
-                             "--max_steps", "8", "--console_metrics", "all")  # every log as a line
+    command = launch_command(
+        "zero3",
+        "reinforce_moving_average",
+        partitionable_model_dir,
+        output_dir,
+        "--max_steps",
+        "8",
+        "--console_metrics",
+        "all",
+    )  # every log as a line
     # A scheduler's SIGTERM reaches the training processes; each finishes its step and saves a checkpoint.
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**probe_env(output_dir), "PYTHONUNBUFFERED": "1"},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**probe_env(output_dir), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         output, sent = [], False
         for line in process.stdout:
@@ -207,8 +305,14 @@ def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one
     assert 1 <= stopped_at < 8 and f"Stopped by signal 15 after step {stopped_at}" in output
     saved_baseline = json.loads((checkpoints[0] / "reinforce_baseline.json").read_text())["value"]
 
-    result = subprocess.run([*command, "--resume_from_checkpoint", "true"], cwd=REPO_ROOT, env=probe_env(output_dir),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [*command, "--resume_from_checkpoint", "true"],
+        cwd=REPO_ROOT,
+        env=probe_env(output_dir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert_succeeded(result)
     history = json.loads((output_dir / "trainer_state.json").read_text())
     assert history["global_step"] == 8
@@ -222,21 +326,43 @@ def test_zero3_reinforce_stopped_by_sigterm_resumes_to_the_planned_step_with_one
     assert_trained_full_model(output_dir, partitionable_model_dir)
 
 
-@pytest.mark.parametrize("config, recipe_flags, message", [
-    # DDP's config without --use_cpu true: no backend, so each process would train alone.
-    ("multi_gpu.yaml", [], "error: The launcher started 2 processes but they did not join one process group, so each "
-                           "would train its own copy into the same output_dir: on a machine without GPUs pass "
-                           "--use_cpu true to the recipe for DDP"),
-    # FSDP2 on CPU: accelerate would quietly run DDP.
-    ("fsdp2.yaml", ["--use_cpu", "true"], "error: FSDP2 needs GPUs, and this machine has none"),
-], ids=["ddp_without_use_cpu", "fsdp2_on_cpu"])
-def test_a_launch_that_would_not_train_as_configured_stops_before_loading_the_model(config, recipe_flags, message,
-                                                                                    tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "config, recipe_flags, message",
+    [
+        # DDP's config without --use_cpu true: no backend, so each process would train alone.
+        (
+            "multi_gpu.yaml",
+            [],
+            "error: The launcher started 2 processes but they did not join one process group, so each "
+            "would train its own copy into the same output_dir: on a machine without GPUs pass "
+            "--use_cpu true to the recipe for DDP",
+        ),
+        # FSDP2 on CPU: accelerate would quietly run DDP.
+        ("fsdp2.yaml", ["--use_cpu", "true"], "error: FSDP2 needs GPUs, and this machine has none"),
+    ],
+    ids=["ddp_without_use_cpu", "fsdp2_on_cpu"],
+)
+def test_a_launch_that_would_not_train_as_configured_stops_before_loading_the_model(
+    config, recipe_flags, message, tmp_path
+):
     output_dir = tmp_path / "out"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"accelerate_configs/{config}",
-        "--num_processes", "2", "--mixed_precision", "no", "recipes/rloo.py",
-        "--model_name_or_path", str(tmp_path / "never-loaded"), "--output_dir", str(output_dir), *recipe_flags,
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        f"accelerate_configs/{config}",
+        "--num_processes",
+        "2",
+        "--mixed_precision",
+        "no",
+        "recipes/rloo.py",
+        "--model_name_or_path",
+        str(tmp_path / "never-loaded"),
+        "--output_dir",
+        str(output_dir),
+        *recipe_flags,
     ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
 
@@ -246,6 +372,7 @@ def test_a_launch_that_would_not_train_as_configured_stops_before_loading_the_mo
     assert not output_dir.exists()
 
 
+@pytest.mark.slow
 def test_two_machines_on_one_host_train_one_run_from_the_slurm_scripts_own_lines(partitionable_model_dir, tmp_path):
     """`scripts/slurm/train.slurm`'s per-node command lines, for two nodes that are both 127.0.0.1, started as
     two `accelerate launch` processes: machine ranks 0 and 1 of one ZeRO-3 run of one process each."""
@@ -258,13 +385,32 @@ def test_two_machines_on_one_host_train_one_run_from_the_slurm_scripts_own_lines
         port = probe.getsockname()[1]
     # The shipped ZeRO-3 config with CPU precision: the SLURM lines pass no --mixed_precision.
     config = tmp_path / "deepspeed_zero3_cpu.yaml"
-    config.write_text((REPO_ROOT / "accelerate_configs" / "deepspeed_zero3.yaml").read_text()
-                      .replace("mixed_precision: bf16", "mixed_precision: 'no'"))
+    config.write_text(
+        (REPO_ROOT / "accelerate_configs" / "deepspeed_zero3.yaml")
+        .read_text()
+        .replace("mixed_precision: bf16", "mixed_precision: 'no'")
+    )
     output_dir = tmp_path / "out"
-    plan = dry_run(tmp_path, "--gpus_per_node", "1", "--main_process_port", str(port), "recipes/rloo.py",
-                   "recipes/configs/a_words/rloo.yaml", str(config), "--model_name_or_path", str(partitionable_model_dir),
-                   "--output_dir", str(output_dir), *SHORT_RUN, "--per_device_train_batch_size", "4",
-                   "--num_generations", "8", nodes=("127.0.0.1", "127.0.0.1"))
+    plan = dry_run(
+        tmp_path,
+        "--gpus_per_node",
+        "1",
+        "--main_process_port",
+        str(port),
+        "recipes/rloo.py",
+        "recipes/configs/a_words/rloo.yaml",
+        str(config),
+        "--model_name_or_path",
+        str(partitionable_model_dir),
+        "--output_dir",
+        str(output_dir),
+        *SHORT_RUN,
+        "--per_device_train_batch_size",
+        "4",
+        "--num_generations",
+        "8",
+        nodes=("127.0.0.1", "127.0.0.1"),
+    )
     assert [parse_launch(argv).machine_rank for _, _, argv in plan] == [0, 1]
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from datasets import Dataset
 
-from rl_recipes import recipe_script
+from rl_recipes.algorithms import algorithm_of_recipe
 from tests.conftest import REPO_ROOT
 from tests.stand_ins import build_causal_lm, build_classifier
 
@@ -31,8 +31,10 @@ MODEL_STAND_INS = {
 }
 REWARD_MODEL_STAND_INS = {"distilbert/distilbert-base-uncased-finetuned-sst-2-english"}
 GSM8K_ROWS = [
-    {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?",
-     "answer": "Tom has 3 + 4 = <<3+4=7>>7 apples.\n#### 7"},
+    {
+        "question": "Tom has 3 apples and buys 4 more. How many apples does he have?",
+        "answer": "Tom has 3 + 4 = <<3+4=7>>7 apples.\n#### 7",
+    },
     {"question": "A box holds 12 eggs. How many eggs are in 5 boxes?", "answer": "12 * 5 = <<12*5=60>>60\n#### 60"},
     {"question": "Sam reads 1,200 pages in 4 days. How many pages a day?", "answer": "1,200 / 4 = 300\n#### 300"},
 ]
@@ -53,8 +55,6 @@ def stand_ins(tmp_path_factory, tiny_model_dir, tool_model_dir) -> dict[str, str
     return paths
 
 
-
-
 def stand_in_flags(recipe: dict, stand_ins: dict[str, str]) -> list[str]:
     """Flags that swap the recipe's Hub model, Hub data set and reward model for the local stand-ins."""
     model, dataset = recipe["model_name_or_path"], recipe["dataset_name"]
@@ -67,25 +67,52 @@ def stand_in_flags(recipe: dict, stand_ins: dict[str, str]) -> list[str]:
     reward_model = reward_kwargs.get("reward_model", {}).get("model_name_or_path")
     if reward_model:
         assert reward_model in stand_ins, f"no stand-in for reward model {reward_model}"
-        swapped = {**reward_kwargs, "reward_model": {**reward_kwargs["reward_model"], "model_name_or_path": stand_ins[reward_model]}}
+        swapped = {
+            **reward_kwargs,
+            "reward_model": {**reward_kwargs["reward_model"], "model_name_or_path": stand_ins[reward_model]},
+        }
         flags += ["--reward_kwargs", json.dumps(swapped)]
     return flags
 
 
-@pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda path: str(path.relative_to(REPO_ROOT / "recipes" / "configs")))
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe_path", RECIPES, ids=lambda path: str(path.relative_to(REPO_ROOT / "recipes" / "configs"))
+)
 def test_shipped_recipe_parses_and_trains_on_stand_ins(recipe_path, stand_ins, tmp_path, monkeypatch):
     recipe = yaml.safe_load(recipe_path.read_text())
     output_dir = tmp_path / "out"
     argv = [
-        "--config", str(recipe_path), *stand_in_flags(recipe, stand_ins), "--output_dir", str(output_dir),
-        "--max_steps", "1", "--max_completion_length", "16", "--logging_steps", "1", "--save_strategy", "no",
-        "--use_vllm", "false", "--bf16", "false", "--dtype", "float32", "--use_cpu", "true", "--report_to", "none",
-        "--disable_tqdm", "true",
+        "--config",
+        str(recipe_path),
+        *stand_in_flags(recipe, stand_ins),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "1",
+        "--max_completion_length",
+        "16",
+        "--logging_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--use_vllm",
+        "false",
+        "--bf16",
+        "false",
+        "--dtype",
+        "float32",
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
     ]
     monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.setattr(sys, "argv", [recipe_script(recipe_path), *argv])
+    monkeypatch.setattr(sys, "argv", [algorithm_of_recipe(recipe_path).script, *argv])
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    runpy.run_path(str(REPO_ROOT / "recipes" / recipe_script(recipe_path)), run_name="__main__")
+    runpy.run_path(str(REPO_ROOT / "recipes" / algorithm_of_recipe(recipe_path).script), run_name="__main__")
     # The recipe's signal handling lasts as long as its training: pytest's own is back.
     assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
 

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from rl_recipes.trainers.reinforce import ReinforceTrainer
-from rl_recipes.trainers.single_pass import SinglePassMixin
+from rl_recipes.trainers.stacks import ReinforceRecipeTrainer
 from tests.test_reinforce_trainer import COMPLETIONS, REWARDS, make_trainer, trainer_gradients
 
-SinglePassTrainer = type("SinglePassTrainer", (SinglePassMixin, ReinforceTrainer), {})
+# The class the REINFORCE recipe runs: the single pass among its other layers, against the bare algorithm.
+SinglePassTrainer = ReinforceRecipeTrainer
 
 
 def count_forwards(model):
@@ -19,8 +20,9 @@ def count_forwards(model):
 def test_gradient_is_unchanged_and_the_no_grad_pass_is_gone(tiny_model_dir, tmp_path):
     results = {}
     for name, trainer_class in [("two passes", ReinforceTrainer), ("one pass", SinglePassTrainer)]:
-        trainer, _, _ = make_trainer(tiny_model_dir, tmp_path / name, COMPLETIONS, REWARDS, "batch_mean",
-                                     trainer_class=trainer_class)
+        trainer, _, _ = make_trainer(
+            tiny_model_dir, tmp_path / name, COMPLETIONS, REWARDS, "batch_mean", trainer_class=trainer_class
+        )
         if trainer_class is SinglePassTrainer:
             assert not trainer.old_logps_needed()  # the dropout probe's pass, once per model, before counting
         forwards = count_forwards(trainer.model)
@@ -40,8 +42,9 @@ def test_gradient_is_unchanged_and_the_no_grad_pass_is_gone(tiny_model_dir, tmp_
     ids=["kl penalty", "batch reused", "several steps per generation"],
 )
 def test_the_pass_stays_where_the_policy_can_have_moved_or_the_kl_needs_it(tiny_model_dir, tmp_path, overrides):
-    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean",
-                                 trainer_class=SinglePassTrainer, **overrides)
+    trainer, _, _ = make_trainer(
+        tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean", trainer_class=SinglePassTrainer, **overrides
+    )
     assert trainer.old_logps_needed()
     forwards = count_forwards(trainer.model)
     trainer._generate_and_score_completions([{"prompt": "Once upon a time"}] * len(COMPLETIONS))
@@ -51,11 +54,14 @@ def test_the_pass_stays_where_the_policy_can_have_moved_or_the_kl_needs_it(tiny_
 def test_the_pass_stays_with_dropout_on_where_it_changes_the_ratio(tiny_model_dir, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    trainer, _, _ = make_trainer(tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean",
-                                 trainer_class=SinglePassTrainer)
+    trainer, _, _ = make_trainer(
+        tiny_model_dir, tmp_path, COMPLETIONS, REWARDS, "batch_mean", trainer_class=SinglePassTrainer
+    )
     assert not trainer.old_logps_needed()
     # The GSM8K recipes' adapter: LoRA with dropout 0.05.
-    trainer.model = get_peft_model(trainer.model, LoraConfig(r=4, lora_dropout=0.05, target_modules=["q_proj", "v_proj"]))
+    trainer.model = get_peft_model(
+        trainer.model, LoraConfig(r=4, lora_dropout=0.05, target_modules=["q_proj", "v_proj"])
+    )
     assert trainer.old_logps_needed()
     trainer.model = trainer.model.merge_and_unload()
     assert not trainer.old_logps_needed()
@@ -79,7 +85,9 @@ def test_dropout_is_judged_by_what_the_model_does(tmp_path, architecture, config
     from rl_recipes.trainers.single_pass import has_active_dropout
     from tests.stand_ins import build_causal_lm
 
-    model = AutoModelForCausalLM.from_pretrained(build_causal_lm(tmp_path / architecture, architecture, **config)).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        build_causal_lm(tmp_path / architecture, architecture, **config)
+    ).eval()
     torch.manual_seed(0)
     assert has_active_dropout(model) is active
     # The probe leaves the random-number stream and the model's mode as they were.
@@ -93,8 +101,9 @@ def test_a_model_with_functional_dropout_keeps_trls_pass(tmp_path):
     from tests.stand_ins import build_causal_lm
 
     model_dir = build_causal_lm(tmp_path / "opt", "opt")  # OPT's dropout 0.1, applied as a function call
-    trainer, _, _ = make_trainer(model_dir, tmp_path / "run", COMPLETIONS, REWARDS, "batch_mean",
-                                 trainer_class=SinglePassTrainer)
+    trainer, _, _ = make_trainer(
+        model_dir, tmp_path / "run", COMPLETIONS, REWARDS, "batch_mean", trainer_class=SinglePassTrainer
+    )
     forwards = count_forwards(trainer.model)
     trainer._generate_and_score_completions([{"prompt": "Once upon a time"}] * len(COMPLETIONS))
     assert trainer.old_logps_needed()

@@ -2,7 +2,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rewards.a_words import count_a_words
-from rl_recipes.tiny_story.corpus import generate_corpus
+from rl_recipes.tiny_models.story_corpus import generate_corpus
 
 
 def test_corpus_has_thousands_of_distinct_stories_that_open_like_the_prompt():

@@ -91,8 +91,13 @@ class ToolLoop:
     error_messages: str = "detailed"
     check_arguments: bool = True
 
-    def run(self, prompt_ids: list[list[int]], tools: list[dict[str, Callable]], schemas: list[list],
-            first_turn: list[list[int]] | None = None) -> list[Trajectory]:
+    def run(
+        self,
+        prompt_ids: list[list[int]],
+        tools: list[dict[str, Callable]],
+        schemas: list[list],
+        first_turn: list[list[int]] | None = None,
+    ) -> list[Trajectory]:
         """Roll out every prompt with its own tools (name -> callable) and their schemas (for parsing). `first_turn`,
         when given, is each prompt's first assistant turn, already generated."""
         trajectories = [Trajectory(list(ids)) for ids in prompt_ids]
@@ -114,8 +119,9 @@ class ToolLoop:
 
     # --- one round -----------------------------------------------------------------------------
 
-    def _extend(self, trajectories: list[Trajectory], rows: list[int], schemas: list[list],
-                new: list[list[int]] | None = None) -> None:
+    def _extend(
+        self, trajectories: list[Trajectory], rows: list[int], schemas: list[list], new: list[list[int]] | None = None
+    ) -> None:
         """Generate the next assistant turn of `rows` (unless `new` holds it), together, within what each has left of
         its budget."""
         budgets = [self.max_completion_length - len(trajectories[i].completion_ids) for i in rows]
@@ -136,8 +142,11 @@ class ToolLoop:
         from trl.chat_template_utils import parse_response
 
         message = parse_response(self.tokenizer, ids, prefix=context, tools=schemas or None)
-        malformed = (not message.get("tool_calls") and self.call_marker is not None
-                     and self.call_marker in self.tokenizer.decode(ids, skip_special_tokens=False))
+        malformed = (
+            not message.get("tool_calls")
+            and self.call_marker is not None
+            and self.call_marker in self.tokenizer.decode(ids, skip_special_tokens=False)
+        )
         return message, malformed
 
     @staticmethod
@@ -149,7 +158,9 @@ class ToolLoop:
             return [{"malformed": True}]
         return last.get("tool_calls") or []
 
-    def _run_round(self, trajectories: list[Trajectory], calling: list[int], tools: list[dict[str, Callable]]) -> list[int]:
+    def _run_round(
+        self, trajectories: list[Trajectory], calling: list[int], tools: list[dict[str, Callable]]
+    ) -> list[int]:
         """Run the pending calls of the rollouts `calling`, all together, and append their results; the rollouts whose
         results fit go on (returned), the others end cut."""
         prepared = [[self._prepare(call, tools[i]) for call in self._pending_calls(trajectories[i])] for i in calling]
@@ -188,12 +199,20 @@ class ToolLoop:
         if call.get("malformed"):
             return CallRefused("unknown", MALFORMED_CALL)
         if call.get("type", "function") != "function":
-            return CallRefused("unknown", f"Unsupported tool call type: {call.get('type')}" if trl
-                               else f"unsupported tool call type {call.get('type')!r}")
+            return CallRefused(
+                "unknown",
+                f"Unsupported tool call type: {call.get('type')}"
+                if trl
+                else f"unsupported tool call type {call.get('type')!r}",
+            )
         name, arguments = call["function"]["name"], call["function"].get("arguments") or {}
         if name not in tools:
-            return CallRefused(name, f"Tool {name} not found." if trl
-                               else f"unknown tool {name!r} (tools: {', '.join(sorted(tools)) or 'none'})")
+            return CallRefused(
+                name,
+                f"Tool {name} not found."
+                if trl
+                else f"unknown tool {name!r} (tools: {', '.join(sorted(tools)) or 'none'})",
+            )
         if not isinstance(arguments, dict):
             return CallRefused(name, self._error_text(TypeError(f"arguments must be named, got {arguments!r}")))
         if self.check_arguments:
@@ -229,8 +248,10 @@ class ToolLoop:
         if ends:
             prefix = prefix[: ends[-1] + 1]  # templates that write a newline after the end of a turn
         if full[: len(prefix)] != prefix:
-            raise ValueError("The chat template is not prefix-preserving: a tool turn changes how earlier turns render.")
-        return full[len(prefix):]
+            raise ValueError(
+                "The chat template is not prefix-preserving: a tool turn changes how earlier turns render."
+            )
+        return full[len(prefix) :]
 
 
 def tool_message_content(value):
@@ -248,7 +269,7 @@ def tool_call_marker(tokenizer, chat_template: str | None = None) -> str | None:
     messages = [{"role": "user", "content": "dummy"}, {"role": "assistant", "content": content, "tool_calls": calls}]
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
     start, end = rendered.find(content), rendered.find(name)
-    opening = rendered[start + len(content):end].split() if 0 <= start < end else []
+    opening = rendered[start + len(content) : end].split() if 0 <= start < end else []
     return opening[0] if opening else None
 
 
@@ -266,8 +287,11 @@ def validate_arguments(tool: Callable, arguments: dict) -> None:
     unknown = sorted(set(arguments) - set(properties))
     missing = [name for name in parameters.get("required", []) if name not in arguments]
     if unknown or missing:
-        raise TypeError(f"{tool.__name__} takes {', '.join(properties) or 'no arguments'}"
-                        + (f"; not {', '.join(unknown)}" if unknown else "") + (f"; missing {', '.join(missing)}" if missing else ""))
+        raise TypeError(
+            f"{tool.__name__} takes {', '.join(properties) or 'no arguments'}"
+            + (f"; not {', '.join(unknown)}" if unknown else "")
+            + (f"; missing {', '.join(missing)}" if missing else "")
+        )
     for name, value in arguments.items():
         schema = standard_json_schema(properties[name])
         if not jsonschema.Draft202012Validator(schema).is_valid(value):
@@ -299,7 +323,9 @@ def prefix_preserving_template(processing_class) -> str | None:
     template for it (`get_training_chat_template`), which GRPOTrainer substitutes in the same case."""
     from trl.chat_template_utils import get_training_chat_template, is_chat_template_prefix_preserving
 
-    return None if is_chat_template_prefix_preserving(processing_class) else get_training_chat_template(processing_class)
+    return (
+        None if is_chat_template_prefix_preserving(processing_class) else get_training_chat_template(processing_class)
+    )
 
 
 def rollout_tools(tools: list[Callable], environment=None) -> tuple[dict[str, Callable], list[Callable]]:
@@ -310,7 +336,9 @@ def rollout_tools(tools: list[Callable], environment=None) -> tuple[dict[str, Ca
     return {tool.__name__: tool for tool in listed}, listed
 
 
-def reset_environments(environments: list, rows: list[dict], prompts: list[list[dict]]) -> tuple[list[list[dict]], list[str | None]]:
+def reset_environments(
+    environments: list, rows: list[dict], prompts: list[list[dict]]
+) -> tuple[list[list[dict]], list[str | None]]:
     """Each row's environment reset with the row (TRL's contract), and the row's prompt with what `reset` returned
     appended to its last message (a string, or content blocks, as in GRPOTrainer); with the faults, one per row (None
     where the reset went well). A reset that raises leaves the prompt as it was: its rollout is not to be scored."""
@@ -320,8 +348,10 @@ def reset_environments(environments: list, rows: list[dict], prompts: list[list[
         try:
             observation = environment.reset(**row)
         except Exception as error:  # the user's environment may fail in any way; the caller's policy decides
-            fault = f"Environment {type(environment).__name__}.reset raised {type(error).__name__}: {error} " \
-                    f"(prompt: {row.get('prompt')!r})"
+            fault = (
+                f"Environment {type(environment).__name__}.reset raised {type(error).__name__}: {error} "
+                f"(prompt: {row.get('prompt')!r})"
+            )
             observation = None
         if observation is not None:
             content = prompt[-1]["content"]
@@ -342,7 +372,9 @@ def format_transcript(messages: list[dict]) -> str:
         if message.get("role") == "tool":
             parts[-1] = f"{parts[-1]} -> {message['content']}" if parts else f"-> {message['content']}"
             continue
-        calls = [f"{c['function']['name']}({', '.join(f'{k}={v}' for k, v in (c['function'].get('arguments') or {}).items())})"
-                 for c in message.get("tool_calls") or []]
+        calls = [
+            f"{c['function']['name']}({', '.join(f'{k}={v}' for k, v in (c['function'].get('arguments') or {}).items())})"
+            for c in message.get("tool_calls") or []
+        ]
         parts += [text for text in (message.get("content") or "", *calls) if text]
     return " | ".join(parts)

@@ -19,35 +19,20 @@ keeps running in the background and its result is dropped.
 
 import asyncio
 import functools
-import importlib
 import inspect
-import os
-import sys
 import types
 from collections.abc import Callable
 
 from rl_recipes.checks import RecipeError
-from rl_recipes.tool_tasks.calculator import add, multiply, subtract
+from rl_recipes.imports import import_dotted
 
-SHIPPED_TOOLS: dict[str, Callable] = {"add": add, "subtract": subtract, "multiply": multiply}
+# The shipped tools go by bare names; each is imported from its task only when a recipe names it.
+SHIPPED_TOOLS: dict[str, str] = {
+    "add": "rl_recipes.tasks.calculator.tools.add",
+    "subtract": "rl_recipes.tasks.calculator.tools.subtract",
+    "multiply": "rl_recipes.tasks.calculator.tools.multiply",
+}
 ENVIRONMENT_HOOKS = ("reset", "get_reward")  # methods of an environment that are not tools
-
-
-def import_object(path: str, what: str):
-    """The object at the dotted path `path`, imported from the working directory or the installed packages."""
-    if "." not in path:
-        raise RecipeError(f"{what} '{path}' is not a dotted path package.module.name: give the module too.")
-    module_name, name = path.rsplit(".", 1)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # a user's module beside where they launch, as with rewards
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise RecipeError(f"{what} '{path}': cannot import module '{module_name}' ({error}); make it importable "
-                          "from the working directory or installed.") from None
-    if not hasattr(module, name):
-        raise RecipeError(f"{what} '{path}': module '{module_name}' has no attribute '{name}'.")
-    return getattr(module, name)
 
 
 def check_schema(tool: Callable, label: str) -> None:
@@ -67,7 +52,7 @@ def resolve_tools(specs: list[str]) -> list[Callable]:
     """The tools `specs` names (shipped names or dotted paths), each checked."""
     tools = []
     for spec in specs:
-        tool = SHIPPED_TOOLS.get(spec) or import_object(spec, "Tool")
+        tool = import_dotted(SHIPPED_TOOLS.get(spec, spec), "Tool", shipped=spec in SHIPPED_TOOLS)
         if not callable(tool):
             raise RecipeError(f"Tool '{spec}' is a {type(tool).__name__}, not a function.")
         check_schema(tool, f"Tool '{spec}'")
@@ -80,19 +65,24 @@ def resolve_tools(specs: list[str]) -> list[Callable]:
 
 def environment_tool_names(environment_class: type) -> list[str]:
     """The public methods of an environment class that are tools, in TRL's order (by name)."""
-    return [name for name, _ in inspect.getmembers(environment_class, predicate=inspect.isfunction)
-            if name not in ENVIRONMENT_HOOKS and not name.startswith("_")]
+    return [
+        name
+        for name, _ in inspect.getmembers(environment_class, predicate=inspect.isfunction)
+        if name not in ENVIRONMENT_HOOKS and not name.startswith("_")
+    ]
 
 
 def resolve_environment(spec: str) -> Callable:
     """The environment factory `spec` names, checked: it makes an instance with `reset` and well-described tools."""
-    factory = import_object(spec, "Environment")
+    factory = import_dotted(spec, "Environment")
     if not callable(factory):
         raise RecipeError(f"Environment '{spec}' is a {type(factory).__name__}, not a class or function.")
     environment_class = factory if inspect.isclass(factory) else type(factory())
     if not callable(getattr(environment_class, "reset", None)):
-        raise RecipeError(f"Environment '{spec}' has no reset method: define reset(self, **row), which starts a task "
-                          "from a data set row (and may return a string to append to the prompt).")
+        raise RecipeError(
+            f"Environment '{spec}' has no reset method: define reset(self, **row), which starts a task "
+            "from a data set row (and may return a string to append to the prompt)."
+        )
     for method in unbound_tools(environment_class):  # it may have none: then it only resets and scores
         check_schema(method, f"Environment method '{spec}.{method.__name__}'")
     return factory
@@ -101,7 +91,10 @@ def resolve_environment(spec: str) -> Callable:
 def unbound_tools(environment_class: type) -> list[Callable]:
     """An environment class's tool methods, each bound to a stand-in as an instance's method is, so that its schema
     (what the model is shown) leaves out `self`; for describing the tools before any instance exists."""
-    return [types.MethodType(getattr(environment_class, name), object()) for name in environment_tool_names(environment_class)]
+    return [
+        types.MethodType(getattr(environment_class, name), object())
+        for name in environment_tool_names(environment_class)
+    ]
 
 
 def environment_tools(environment) -> list[Callable]:
@@ -153,8 +146,9 @@ def time_limited_environment(factory: Callable, seconds: float) -> Callable:
         cls = type(environment)
         if cls not in limited_classes:
             methods = {name: with_time_limit(getattr(cls, name), seconds) for name in environment_tool_names(cls)}
-            limited_classes[cls] = type(cls.__name__, (cls,), {**methods, "__qualname__": cls.__qualname__,
-                                                               "__module__": cls.__module__})
+            limited_classes[cls] = type(
+                cls.__name__, (cls,), {**methods, "__qualname__": cls.__qualname__, "__module__": cls.__module__}
+            )
         environment.__class__ = limited_classes[cls]
         return environment
 

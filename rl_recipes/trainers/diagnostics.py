@@ -1,18 +1,21 @@
 """Collapse diagnostics for any TRL online trainer: are the completions still varied?
 
-A policy that fixates on one completion (the background text's REINFORCE failure) shows it in two
-numbers: the token entropy of its completions, which TRL already logs as `entropy`, and how many
-distinct completions it wrote lately, which this mixin logs as `distinct_completions` (among the
-last `window` completions of all processes). It can also append every completion, with its step and
-total reward, to a JSON-lines file, which `scripts/compare.py` reads. `read_collapse` puts the end of a
-run into one line for the closing summary.
+A policy that fixates on one completion (the REINFORCE failure that the background text "REINFORCE vs RLOO"
+describes; docs/background.md) shows it in two numbers: the token entropy of its completions, which TRL
+already logs as `entropy`, and how many distinct completions it wrote lately, which this mixin logs as
+`distinct_completions` (among the last `window` completions of all processes). It can also append every
+completion, with its step and total reward, to a JSON-lines file, which the sweeps read (`rl_recipes.sweeps.analysis`).
+`read_collapse` puts the end of a run into one line for the closing summary.
 """
 
 import json
 from collections import deque
 from pathlib import Path
 
+import torch
+
 from rl_recipes.saving import strict_json
+from rl_recipes.scoring import total_reward
 
 DISTINCT_WINDOW = 50
 # Below this mean token entropy (nats) sampling at temperature 1 is close to always picking the same
@@ -63,18 +66,23 @@ class CollapseDiagnosticsMixin:
         entropy = entropies[-1] if entropies else None
         if not recent:
             return []
-        lines = [f"at the end: {len(set(recent))} distinct of the last {len(recent)} completions"
-                 + (f", token entropy {entropy:.3f}" if entropy is not None else "")]
+        lines = [
+            f"at the end: {len(set(recent))} distinct of the last {len(recent)} completions"
+            + (f", token entropy {entropy:.3f}" if entropy is not None else "")
+        ]
         reading = read_collapse(recent, len(self._logs["completion"]), entropy)
         if reading:
             lines.append(f"collapse: {reading}")
         return lines
 
     def _append_completions(self, completions: list[str]) -> None:
-        weights = self.reward_weights.tolist()
-        per_func = [list(self._logs["rewards"][name]) for name in self.reward_func_names]
+        rewards_per_func = torch.tensor(
+            [list(self._logs["rewards"][name]) for name in self.reward_func_names], dtype=torch.float64
+        ).T
+        # Unscorable completions (None from every reward) are NaN in TRL's total; the file has always written 0.
+        totals = total_reward(rewards_per_func, self.reward_weights).nan_to_num(nan=0.0).tolist()
         with open(self.completions_file, "a") as f:
-            for i, completion in enumerate(completions):
-                # Unscorable completions (None from every reward) come back as NaN; they add nothing.
-                reward = sum(w * r[i] for w, r in zip(weights, per_func) if r[i] == r[i])
-                f.write(strict_json({"step": self.state.global_step + 1, "completion": completion, "reward": reward}) + "\n")
+            for completion, reward in zip(completions, totals):
+                f.write(
+                    strict_json({"step": self.state.global_step + 1, "completion": completion, "reward": reward}) + "\n"
+                )

@@ -7,7 +7,8 @@ prompt, so it needs k >= 2 generations per prompt, and TRL's RLOOConfig enforces
 keeps everything of RLOOTrainer (generation, reward scoring, the KL penalty in the reward, logging,
 LoRA, vLLM, distributed launch) and replaces only the advantage, with one of three baselines:
 
-- `none`: A_i = r_i, the background text's vanilla REINFORCE; works with one generation per step.
+- `none`: A_i = r_i, the vanilla REINFORCE of the background text "REINFORCE vs RLOO" (docs/background.md);
+  works with one generation per step.
 - `moving_average`: A_i = r_i - b, b an exponential moving average of earlier steps' mean rewards
   (the text's "recent rewards as a baseline"); b starts at the first step's mean reward.
 - `batch_mean`: A_i = r_i - mean of the rewards of the whole generation batch (all prompts).
@@ -29,12 +30,13 @@ from pathlib import Path
 import torch
 from accelerate.utils import gather
 from transformers.utils import logging
-from trl import RLOOTrainer
+from trl import RLOOConfig, RLOOTrainer
 from trl.trainer.utils import nanstd
 
 from rl_recipes.checkpoints import newest_complete_checkpoint
-from rl_recipes.trainers.agents import AgentRLOOConfig, AgentRLOOTrainer
 from rl_recipes.saving import strict_json
+from rl_recipes.scoring import total_reward
+from rl_recipes.trainers.agent_rloo import AgentRLOOTrainer, ToolCallSettings
 
 logger = logging.get_logger(__name__)
 
@@ -43,9 +45,9 @@ BASELINE_STATE_FILE = "reinforce_baseline.json"
 
 
 @dataclass
-class ReinforceConfig(AgentRLOOConfig):
-    """RLOOConfig that accepts one generation per prompt, plus the choice of REINFORCE baseline (and, for agents,
-    GRPOConfig's `max_tool_calling_iterations`)."""
+class ReinforceConfig(ToolCallSettings, RLOOConfig):
+    """RLOOConfig that accepts one generation per prompt, plus the choice of REINFORCE baseline and, for agents, the
+    settings of tool calls (`ToolCallSettings`)."""
 
     baseline: str = field(
         default="none",
@@ -55,8 +57,8 @@ class ReinforceConfig(AgentRLOOConfig):
         default=0.9,
         metadata={"help": "Decay of the moving-average baseline: b <- decay * b + (1 - decay) * mean reward."},
     )
-    # The background text's REINFORCE: one generation per step, plain SGD, constant learning rate,
-    # no gradient clipping, no KL penalty.
+    # The REINFORCE of "REINFORCE vs RLOO" (docs/background.md): one generation per step, plain SGD, constant
+    # learning rate, no gradient clipping, no KL penalty.
     num_generations: int | None = field(default=1, metadata={"help": "Generations per prompt (1 is allowed)."})
     optim: str = field(default="sgd", metadata={"help": "Optimizer; plain SGD adds lr x advantage x gradient."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule."})
@@ -75,6 +77,7 @@ class ReinforceConfig(AgentRLOOConfig):
             # every check before it has run by now.
             if self.num_generations != 1 or "at least 2 generations" not in str(error):
                 raise
+        self.check_tool_call_settings()
         if self.baseline == "batch_mean" and self.generation_batch_size < 2:
             raise ValueError(
                 "baseline 'batch_mean' with a generation batch of 1 makes every advantage 0: "
@@ -145,8 +148,10 @@ class ReinforceTrainer(RLOOTrainer):
             output["advantages"] = torch.zeros(len(inputs), device=rewards.device)
             self._metrics["train"]["skipped_batches"].append(1.0)
             if self.accelerator.is_main_process:
-                logger.warning("Step %d: no completion of the batch has a reward; the batch is skipped.",
-                               self.state.global_step + 1)
+                logger.warning(
+                    "Step %d: no completion of the batch has a reward; the batch is skipped.",
+                    self.state.global_step + 1,
+                )
             return output
         baseline = self._baseline(rewards)
         advantages = rewards - baseline
@@ -177,9 +182,7 @@ class ReinforceTrainer(RLOOTrainer):
 
     def _total_rewards(self, rewards_per_func: torch.Tensor, output: dict) -> torch.Tensor:
         """The reward RLOOTrainer optimises: weighted sum over reward functions, clipped, minus beta x KL."""
-        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
-        rewards = (rewards_per_func * weights).nansum(dim=1)
-        rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+        rewards = total_reward(rewards_per_func, self.reward_weights)
         if self.reward_clip_range:
             rewards = rewards.clamp(min=self.reward_clip_range[0], max=self.reward_clip_range[1])
         if self.beta != 0.0:

@@ -29,6 +29,8 @@ import torch
 from accelerate.utils import gather
 from tqdm.auto import tqdm
 
+from rl_recipes.imports import split_dotted
+
 FAULT_POLICIES = ("stop", "skip")
 # TRL's warning for a sample that no reward scored, and the modules that log it.
 TRL_NO_REWARD_WARNING = "All reward functions returned None"
@@ -52,7 +54,7 @@ class GuardedReward:
         self.func = func
         self.spec = spec  # as the user named it, for messages
         # TRL names the reward's metrics after this: the registry name, or the function's name in a dotted path.
-        self.__name__ = spec.rsplit(".", 1)[-1]
+        self.__name__ = split_dotted(spec)[1]
         self.faults: list[str] = []
 
     def __call__(self, prompts, completions, **kwargs):
@@ -98,7 +100,9 @@ class GuardedReward:
         if isinstance(value, (bool, np.bool_)):
             return float(value)  # TRL makes a float tensor of the values: True is 1.0
         if not isinstance(value, numbers.Real):
-            self.faults.append(f"returned a non-number ({type(value).__name__} {value!r}) for completion {completion!r}")
+            self.faults.append(
+                f"returned a non-number ({type(value).__name__} {value!r}) for completion {completion!r}"
+            )
             return None
         if not math.isfinite(value):
             self.faults.append(f"returned {value} for completion {completion!r}")
@@ -185,8 +189,11 @@ class RewardGuardMixin:
             if key not in warned:
                 warned.add(key)
                 # tqdm's write: a line of its own above the progress bar, not appended to it.
-                tqdm.write(f"warning: {fault}; such samples are skipped (--reward_faults skip) and counted each step "
-                           f"in reward_faults/{metric}.", file=sys.stderr)
+                tqdm.write(
+                    f"warning: {fault}; such samples are skipped (--reward_faults skip) and counted each step "
+                    f"in reward_faults/{metric}.",
+                    file=sys.stderr,
+                )
 
     def _log_fault_counts(self, guarded: list[GuardedReward]) -> None:
         """`reward_faults/<name>`: the faulty samples of this generation batch, summed over all processes (TRL's
@@ -194,7 +201,9 @@ class RewardGuardMixin:
         names = [g.__name__ for g in guarded] + (["environment"] if hasattr(self, "environment_faults") else [])
         if not names:
             return
-        local = [len(g.faults) for g in guarded] + ([len(self._environment_faults())] if len(names) > len(guarded) else [])
+        local = [len(g.faults) for g in guarded] + (
+            [len(self._environment_faults())] if len(names) > len(guarded) else []
+        )
         counts = gather(torch.tensor(local, dtype=torch.float32, device=self.accelerator.device)).view(-1, len(names))
         mode = "train" if self.model.training else "eval"
         for name, count in zip(names, counts.sum(dim=0).tolist()):

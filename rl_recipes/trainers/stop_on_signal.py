@@ -56,8 +56,10 @@ class StopOnSignal(TrainerCallback):
         now = time.monotonic()
         if self.received is None:
             self.received, self._received_at = signum, now
-            self._say(f"Signal {signum}: stopping at the end of this step with a checkpoint; "
-                      "send it again to end now without one.")
+            self._say(
+                f"Signal {signum}: stopping at the end of this step with a checkpoint; "
+                "send it again to end now without one."
+            )
         elif now - self._received_at >= SAME_REQUEST_S:
             self._say(f"Signal {signum} again: ending now, without a checkpoint.")
             self.restore_handlers()

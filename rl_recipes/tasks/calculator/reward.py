@@ -1,4 +1,7 @@
-"""The calculator task's reward: whether the final answer is the right number."""
+"""The calculator task's reward: whether the final answer is the right number.
+
+Recipes name it `calculator_answer` (`rewards.TASK_REWARDS`).
+"""
 
 from fractions import Fraction
 
