@@ -84,6 +84,7 @@ def test_reward_fault_on_two_processes_saves_the_last_step_and_both_processes_en
     assert json.loads((output_dir / "checkpoint-2" / "trainer_state.json").read_text())["global_step"] == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_two_processes_stops_both_at_the_same_step_with_a_checkpoint(tiny_model_dir, tmp_path):
     """Ctrl-C reaches the launcher, which passes it on to the workers (each in a session of its own): one agreed stop."""
     output_dir = tmp_path / "out"
