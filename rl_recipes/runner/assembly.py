@@ -151,6 +151,7 @@ def build_trainer(algorithm, script_args: RecipeArguments, training_args, model_
     processing_class = load_processing_class(model_args, training_args)
     if agent:
         check_tool_chat_template(processing_class, model_args.model_name_or_path)
+    context_length = model_context_length(model_args, training_args)  # the model's config, read once
     for split, prompts in splits.items():
         if prompts is None:
             continue
@@ -159,7 +160,7 @@ def build_trainer(algorithm, script_args: RecipeArguments, training_args, model_
             check_prompts_fit(
                 rows["prompt"],
                 tokenizer_of(processing_class),
-                model_context_length(model_args, training_args),
+                context_length,
                 training_args.max_completion_length,
                 f"{script_args.dataset_name} (split '{split}')",
                 training_args.chat_template_kwargs,
