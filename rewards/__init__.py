@@ -43,6 +43,7 @@ REWARD_FACTORIES: dict[str, Callable] = {
 # build on the rewards here (the calculator's reads numbers as `math_accuracy` does).
 TASK_REWARDS: dict[str, str] = {
     "calculator_answer": "rl_recipes.tasks.calculator.reward.calculator_answer",
+    "vault_opened": "rl_recipes.tasks.vault.reward.vault_opened",
 }
 
 

@@ -12,3 +12,12 @@ def completion_text(completion) -> str:
     if isinstance(completion, str):
         return completion
     return completion[-1]["content"]
+
+
+def final_turn(completion) -> str:
+    """The text of an agent's last turn: the last assistant message when it calls no tool, else '' (the rollout
+    ended on a call or a tool result, without a final turn)."""
+    if isinstance(completion, str):
+        return completion
+    last = completion[-1] if completion else {}
+    return last.get("content") or "" if last.get("role") == "assistant" and not last.get("tool_calls") else ""

@@ -26,7 +26,7 @@ class EmbeddedModel:
 EMBEDDED_MODELS = [
     EmbeddedModel(REPO_ROOT / "models" / "tiny-story", "build_tiny_model.py", "tiny story model", "about 1.5 minutes"),
     EmbeddedModel(
-        REPO_ROOT / "models" / "tiny-tools", "build_tool_model.py", "tiny tool-using model", "about 4 minutes"
+        REPO_ROOT / "models" / "tiny-tools", "build_tool_model.py", "tiny tool-using model", "about 5 minutes"
     ),
 ]
 

@@ -65,8 +65,8 @@ def read_log_history(run_dir: Path) -> list[dict]:
 
 
 def read_completions(run_dir: Path) -> list[dict]:
-    """Every completion a run logged with `save_completions`, one record a generation: {"step", "completion",
-    "reward"}. Raises FileNotFoundError where it logged none."""
+    """Every completion a run logged with `save_completions`, one record a generation: {"step", "prompt",
+    "completion", "reward"}. Raises FileNotFoundError where it logged none."""
     return read_json_lines(Path(run_dir) / COMPLETIONS_FILE)
 
 

@@ -1,7 +1,7 @@
 """Compare recipes on one task or several: several seeds each, the same budget of generations, one plot.
 
     python scripts/compare.py                                   # REINFORCE vs RLOO on the a-word task (about 18 minutes on 2 cores)
-    python scripts/compare.py --study agents --jobs 2           # five algorithms on the two tool tasks (about 65 minutes)
+    python scripts/compare.py --study agents --jobs 2           # five algorithms on the two tool tasks (about 20 minutes)
     python scripts/compare.py --configs recipes/configs/a_words/reinforce.yaml recipes/configs/a_words/rloo.yaml \\
         --seeds 0 1 --generations 300 --output_dir outputs/my_sweep
 
@@ -18,7 +18,9 @@ Single-turn tasks (the a-word task) are read from the completions: the mean rewa
 `window` generations against generations. Agent tasks (recipes with `tools` or an
 `environment_factory`) are read from the held-out evaluation: the success rate on the test split
 against rollouts, plus tool use and how many distinct successful transcripts the last `window`
-rollouts hold (`rl_recipes.sweeps.analysis`). Written to `output_dir`:
+rollouts hold (`rl_recipes.sweeps.analysis`); once an agent run ends, its trained model rolls out every
+held-out task `held_out_samples` times (pass@1, pass@k, strategies per solved task:
+`rl_recipes.sweeps.held_out`). Written to `output_dir`:
 
 - `reward_vs_generations.png` (single-turn: one line per run) or `success_vs_rollouts.png` (agents:
   one panel per task, one line per recipe, the median over seeds with the range as a band);

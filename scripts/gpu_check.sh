@@ -68,7 +68,7 @@ model.save_pretrained(sys.argv[1])
 tokenizer.save_pretrained(sys.argv[1])
 PY
 python scripts/build_tool_model.py --output_dir "$TOOL_MODEL" --max_steps 150 --num_transcripts 2000 \
-    > "$OUTPUT_DIR/tiny-tools.log" 2>&1 || { echo "error: building the tool model failed: see $OUTPUT_DIR/tiny-tools.log" >&2; exit 1; }
+    --skill_transcripts 2000 --min_copy_probability 0 > "$OUTPUT_DIR/tiny-tools.log" 2>&1 || { echo "error: building the tool model failed: see $OUTPUT_DIR/tiny-tools.log" >&2; exit 1; }
 
 {
     echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -67,10 +67,9 @@ def tiny_model_dir(request, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tool_model_dir(request, tmp_path_factory) -> Path:
     """The embedded tool-using model, built through its real entry point but trained briefly: its tokenizer, chat
-    template and response template are the real ones. 150 steps (about 35 s on 2 cores) teach it the call format:
-    about a third of its calculator rollouts call a tool, so the rollouts the tests run include calls and results;
-    no test depends on its answers being right. Built once per machine (`built_model`), or one already built,
-    named by `TINY_TOOL_MODEL`."""
+    template and response template are the real ones. 150 steps (about 35 s on 2 cores) teach it the call format, so
+    the rollouts the tests run include calls and results; no test depends on its answers being right, and its copies
+    are not checked. Built once per machine (`built_model`), or one already built, named by `TINY_TOOL_MODEL`."""
     if os.environ.get("TINY_TOOL_MODEL"):
         return Path(os.environ["TINY_TOOL_MODEL"])
     return built_model(
@@ -82,7 +81,21 @@ def tool_model_dir(request, tmp_path_factory) -> Path:
         "150",
         "--num_transcripts",
         "2000",
+        "--skill_transcripts",
+        "2000",
+        "--min_copy_probability",
+        "0",
     )
+
+
+@pytest.fixture(scope="session")
+def shipped_tool_model_dir(request, tmp_path_factory) -> Path:
+    """The embedded tool-using model as recipes build it on first use (the builder's defaults, its copy check
+    included; about 5 minutes on 2 cores), once per machine (`built_model`), or one already built, named by
+    `SHIPPED_TOOL_MODEL`."""
+    if os.environ.get("SHIPPED_TOOL_MODEL"):
+        return Path(os.environ["SHIPPED_TOOL_MODEL"])
+    return built_model(request, tmp_path_factory, "tiny-tools-shipped", "build_tool_model.py")
 
 
 def launch(script: str, *args: str, processes: int = 1, env: dict | None = None, timeout: int = 600):

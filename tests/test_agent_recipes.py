@@ -55,7 +55,7 @@ def test_the_vault_recipe_trains_an_agent_and_shows_tools_transcripts_and_held_o
     assert_succeeded(result)
     steps = [entry for entry in history(output_dir) if "reward" in entry]
     assert len(steps) == 2 and all(metric in steps[0] for metric in TOOL_METRICS)
-    assert all(0 <= entry["reward"] <= 1 and entry["reward"] == entry["rewards/Vault/mean"] for entry in steps)
+    assert all(0 <= entry["reward"] <= 1 and entry["reward"] == entry["rewards/vault_opened/mean"] for entry in steps)
     evaluations = [entry["step"] for entry in history(output_dir) if "eval_reward" in entry]
     assert evaluations == [0, 2]  # held-out success before training and at its end
     assert "held-out reward (evaluation): " in result.stdout and " at step 0 -> " in result.stdout
@@ -276,5 +276,7 @@ def test_an_environment_run_needs_a_reward_from_somewhere(tool_model_dir, tmp_pa
             "        self.n += by\n        return self.n\n"
         ),
     )
+    recipe = tmp_path / "counter.yaml"  # the vault recipe without its reward
+    recipe.write_text(VAULT.read_text().replace("reward_funcs: [vault_opened]", "reward_funcs: []"))
     with pytest.raises(RecipeError, match="reward_funcs is empty and no environment get_reward scores the rollouts"):
-        build(tmp_path, tool_model_dir, VAULT, "--environment_factory", "my_tools.Counter")
+        build(tmp_path, tool_model_dir, recipe, "--environment_factory", "my_tools.Counter")

@@ -132,7 +132,14 @@ def test_a_tool_result_tokens_log_probability_changes_neither_loss_nor_gradient(
         torch.testing.assert_close(shifted_gradients[name], gradient, msg=name)
 
 
-class RecordingVault(Vault):
+class ScoredVault(Vault):
+    """The vault task's environment with a `get_reward` (the shipped task scores with a reward function instead)."""
+
+    def get_reward(self) -> float:
+        return 1.0 if self.opened else 0.0
+
+
+class RecordingVault(ScoredVault):
     """The vault task's environment, remembering the state each reset left and what the rewards were given."""
 
     resets: list = []
@@ -143,7 +150,7 @@ class RecordingVault(Vault):
         return observation
 
 
-class BrokenVault(Vault):
+class BrokenVault(ScoredVault):
     """A vault whose set-up fails for drawer 5 (a row the environment cannot start from)."""
 
     def reset(self, codes, code_drawer, **row):
@@ -216,7 +223,7 @@ def test_an_environment_per_rollout_starts_each_task_the_same_and_scores_it(tool
     # reset's string joins the prompt; the methods are the tools; the rewards get the rollouts' environments.
     prompt = trainer.processing_class.decode(batch["prompt_ids"][0])
     assert prompt.endswith("<|user|>Open the vault. The code is in drawer 3.<|end|><|assistant|>")
-    assert "read_drawer(drawer) unlock(code)" in prompt
+    assert "read_drawer(drawer) read_note() unlock(code)" in prompt
     assert seen == [trainer.environments] and all(environment.opened for environment in trainer.environments)
     # get_reward is one more reward, named after the class, weight 1: every rollout opened the vault.
     assert trainer.reward_func_names == ["sees_environments", "RecordingVault"]

@@ -124,7 +124,8 @@ def test_a_strategy_is_the_transcript_with_its_values_masked():
 @pytest.mark.slow
 def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_runs(tool_model_dir, tmp_path):
     """Two arms (REINFORCE, one rollout per task; leave-one-out PPO, each batch used for two steps), two seeds,
-    two batches of 64 rollouts each, two runs at a time: every number in the table comes from the runs' logs."""
+    two batches of 64 rollouts each, two runs at a time, each trained model then rolled out twice on every held-out
+    task: every number in the table comes from the runs' logs and evaluations."""
     output_dir, table, rows = run_sweep(
         tmp_path,
         "success_vs_rollouts.png",
@@ -142,6 +143,8 @@ def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_run
         "64",
         "--window",
         "64",
+        "--held_out_samples",
+        "2",
         "--model_name_or_path",
         str(tool_model_dir),
     )
@@ -154,6 +157,7 @@ def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_run
         "**loo_ppo**",
     ]
     assert "rollouts to 90% held-out" in rows[0] and "successful strategies" in rows[0]
+    assert "held-out at 128 | held-out at 128 | held-out at 128 | held-out pass@1 | held-out pass@2" in rows[0]
 
     results = json.loads((output_dir / "results.json").read_text())["results"]["calculator"]
     for arm, eval_steps in [("reinforce", [0, 1, 2]), ("loo_ppo", [0, 2, 4])]:
@@ -185,8 +189,26 @@ def test_agent_sweep_reads_held_out_success_tool_use_and_strategies_from_its_run
                 == strategies.count(run["top_strategy"]) / 64
                 == max(strategies.count(s) for s in strategies) / 64
             )
+            # The budgets are the second and fourth evaluation, at most the whole budget: here its end.
+            assert run["held_out_early"] == run["held_out_mid"] == run["held_out_after"] == evals[2]["eval_reward"]
+            # The trained model's two rollouts of each of the 100 held-out tasks, every one logged with its task.
+            figures = json.loads((run_dir / "held_out_pass_at_k.json").read_text())["results"][0]
+            assert (run["pass@1"], run["pass@k"]) == (figures["pass@1"], figures["pass@2"])
+            samples = [json.loads(line) for line in open(run_dir / "held_out_samples.jsonl")]
+            assert len(samples) == 200 and run["pass@1"] == sum(r["reward"] == 1.0 for r in samples) / 200
+            assert [sample["task"] for sample in samples] == [task for task in range(100) for _ in range(2)]
+            solved = {}
+            for sample in samples:
+                if sample["reward"] == 1.0:
+                    solved.setdefault(sample["task"], set()).add(strategy(json.dumps(sample["completion"])))
+            assert run["strategies_per_solved_task"] == (
+                sum(map(len, solved.values())) / len(solved) if solved else 0.0
+            )
+            assert all(record["prompt"][-1]["role"] == "user" for record in records)
+            cells = [run[name] for name in ("held_out_before", "held_out_early", "held_out_mid", "held_out_after")]
+            cells += [run["pass@1"], run["pass@k"], run["strategies_per_solved_task"]]
             assert (
-                f"| {arm} | {seed} | {run['held_out_before']:.2f} | {run['held_out_after']:.2f} | never |" in table
+                f"| {arm} | {seed} | " + " | ".join(f"{cell:.2f}" for cell in cells) + " | never |" in table
                 or run["rollouts_to_90pct"] is not None
             )
         after = sorted(run["held_out_after"] for run in results[arm]["runs"])

@@ -17,6 +17,7 @@ import yaml
 from datasets import Dataset
 
 from rl_recipes.algorithms import algorithm_of_recipe
+from rl_recipes.imports import import_dotted
 from tests.conftest import REPO_ROOT
 from tests.stand_ins import build_causal_lm, build_classifier
 
@@ -121,8 +122,10 @@ def test_shipped_recipe_parses_and_trains_on_stand_ins(recipe_path, stand_ins, t
     if recipe.get("tools") or recipe.get("environment_factory"):
         # An agent recipe under its script (RLOO, REINFORCE, or TRL's GRPOTrainer): its rollouts went through tools.
         assert "tools/call_frequency" in step and math.isfinite(step["tools/call_frequency"])
+    # An environment class with a get_reward scores as one more reward, named after the class.
     environment = recipe.get("environment_factory")
-    for name in [*recipe["reward_funcs"], *([environment.rsplit(".", 1)[1]] if environment else [])]:
+    scored_by_environment = environment and hasattr(import_dotted(environment, "Environment"), "get_reward")
+    for name in [*recipe["reward_funcs"], *([environment.rsplit(".", 1)[1]] if scored_by_environment else [])]:
         # Each reward scored at least one sample: math_accuracy found its answers, the reward model loaded. (TRL logs
         # the mean of a reward that scored nothing as None, and NaN would not be a score either.)
         mean = step[f"rewards/{name}/mean"]

@@ -38,6 +38,17 @@ class EvaluateArguments:
     )
     max_prompts: int | None = field(default=None, metadata={"help": "Evaluate on the first N prompts only."})
     num_samples: int = field(default=4, metadata={"help": "Completions sampled per prompt and model."})
+    pass_at_k: list[int] = field(
+        default_factory=list,
+        metadata={
+            "help": "Report pass@k for each k given (at most --num_samples): the chance that at least one of k "
+            "completions of a prompt succeeds, estimated without bias from the --num_samples drawn (Chen et al., "
+            "2021); pass@1 is the success rate."
+        },
+    )
+    success_reward: float = field(
+        default=1.0, metadata={"help": "A completion succeeds, for pass@k, when its total reward is at least this."}
+    )
     max_completion_length: int = field(default=100, metadata={"help": "Most tokens per completion."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     seed: int = field(default=0, metadata={"help": "Seed of every model's sampling."})
@@ -101,6 +112,11 @@ def check_arguments(args: EvaluateArguments) -> None:
     for key in ("num_samples", "max_completion_length", "batch_size", "max_parallel_tool_calls"):
         if getattr(args, key) <= 0:
             raise RecipeError(f"{key} is {getattr(args, key)}: set it to a positive number.")
+    for k in args.pass_at_k:
+        if not 1 <= k <= args.num_samples:
+            raise RecipeError(
+                f"--pass_at_k {k} needs k between 1 and --num_samples ({args.num_samples}): draw at least k samples."
+            )
     if args.max_prompts is not None and args.max_prompts <= 0:
         raise RecipeError(f"max_prompts is {args.max_prompts}: set it to a positive number, or leave it out for all.")
     if args.temperature <= 0:

@@ -8,7 +8,7 @@ from rl_recipes.checks import RecipeError
 from rl_recipes.embedded import ensure_embedded_model
 from rl_recipes.evaluation.agent_rollouts import roll_out
 from rl_recipes.evaluation.arguments import EvaluateArguments, check_arguments
-from rl_recipes.evaluation.metrics import model_figures
+from rl_recipes.evaluation.metrics import model_figures, pass_at
 from rl_recipes.evaluation.models import Candidate, check_candidates, load_model, load_tokenizer
 from rl_recipes.evaluation.reward_scores import environment_rewards, score
 from rl_recipes.evaluation.sampling import sample
@@ -99,6 +99,7 @@ def evaluate(
     records = [
         {
             "model": candidate.name,
+            "task": i // args.num_samples,  # the prompt's row in the data set: what groups a task's samples
             "prompt": row["prompt"],
             "completion": completions[i],
             "num_tokens": lengths[i],
@@ -107,4 +108,5 @@ def evaluate(
         }
         for i, row in enumerate(expanded)
     ]
-    return model_figures(candidate.name, texts, lengths, per_reward, totals), records
+    passes = pass_at(totals, args.num_samples, args.pass_at_k, args.success_reward)
+    return model_figures(candidate.name, texts, lengths, per_reward, totals, passes), records

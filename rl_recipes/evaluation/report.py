@@ -15,19 +15,25 @@ def left_out(count: int) -> str:
     return f" ({count} left out)" if count else ""
 
 
-def markdown_table(results: list[dict], reward_names: list[str]) -> str:
+def markdown_table(results: list[dict], reward_names: list[str], passes: list[str] = ()) -> str:
     lines = [
         "| model | reward (mean ± std) | vs first | "
-        + " | ".join(f"{name} (mean)" for name in reward_names)
+        + " | ".join([*(f"{name} (mean)" for name in reward_names), *passes])
         + " | distinct fraction | distinct-2 | mean length (tokens) |",
-        "| --- " * (6 + len(reward_names)) + "|",
+        "| --- " * (6 + len(reward_names) + len(passes)) + "|",
     ]
     baseline = results[0]["reward_mean"]
     for r in results:
         total = f"{number(r['reward_mean'])} ± {number(r['reward_std'])}{left_out(r['reward_left_out'])}"
         versus = None if r["reward_mean"] is None or baseline is None else r["reward_mean"] - baseline
         per_reward = " | ".join(
-            number(r["rewards"][name]["mean"]) + left_out(r["rewards"][name]["left_out"]) for name in reward_names
+            [
+                *(
+                    number(r["rewards"][name]["mean"]) + left_out(r["rewards"][name]["left_out"])
+                    for name in reward_names
+                ),
+                *(number(r[name]) for name in passes),
+            ]
         )
         lines.append(
             f"| {r['model']} | {total} | {number(versus, '+.2f')} | {per_reward} | "
@@ -41,7 +47,7 @@ def print_report(args: EvaluateArguments, num_prompts: int, results: list[dict])
         f"\n{num_prompts} prompts x {args.num_samples} samples, up to {args.max_completion_length} tokens, "
         f"temperature {args.temperature}, seed {args.seed}\n"
     )
-    print(markdown_table(results, list(results[0]["rewards"])))
+    print(markdown_table(results, list(results[0]["rewards"]), [f"pass@{k}" for k in args.pass_at_k]))
 
 
 def write_outputs(args: EvaluateArguments, results: list[dict], records: list[dict]) -> None:

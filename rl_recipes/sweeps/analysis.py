@@ -28,7 +28,12 @@ FIXATION_SHARE = 0.9
 # An agent run's figures that its arm gives as median, minimum and maximum over seeds.
 AGENT_FIGURES = (
     "held_out_before",
+    "held_out_early",
+    "held_out_mid",
     "held_out_after",
+    "pass@1",
+    "pass@k",
+    "strategies_per_solved_task",
     "training_success",
     "tool_calls_per_rollout",
     "failed_calls_per_call",
@@ -94,9 +99,18 @@ def strategy(transcript: str) -> str:
     return " > ".join(steps) or "(nothing)"
 
 
-def agent_run_figures(run_dir: Path, arm: Arm, window: int) -> dict:
-    """The table's numbers for one agent run: held-out success from the trainer's evaluations (`eval_reward`),
-    training success, tool use and diversity from the last `window` rollouts of the completions log."""
+def success_at(curve: list[tuple[int, float]], rollouts: int) -> float:
+    """Held-out success at the last evaluation made by `rollouts` rollouts."""
+    return [success for at, success in curve if at <= rollouts][-1]
+
+
+def agent_run_figures(run_dir: Path, arm: Arm, window: int, budgets: tuple[int, int]) -> dict:
+    """The table's numbers for one agent run: held-out success from the trainer's evaluations (`eval_reward`) before
+    training, at the two `budgets` (rollouts) and at the end; training success, tool use and diversity from the last
+    `window` rollouts of the completions log; pass@1, pass@k and strategies per task from the trained model's
+    evaluation (`rl_recipes.sweeps.held_out`), where the sweep made one."""
+    from rl_recipes.sweeps.held_out import evaluated, held_out_figures
+
     records, history = read_run(run_dir)
     curve = [(arm.generations_at(entry["step"]), entry["eval_reward"]) for entry in history if "eval_reward" in entry]
     last = records[-window:]
@@ -110,7 +124,10 @@ def agent_run_figures(run_dir: Path, arm: Arm, window: int) -> dict:
     return {
         "generations": len(records),
         "held_out_before": curve[0][1],
+        "held_out_early": success_at(curve, budgets[0]),
+        "held_out_mid": success_at(curve, budgets[1]),
         "held_out_after": curve[-1][1],
+        **(held_out_figures(run_dir, strategy, SUCCESS) if evaluated(run_dir) else {}),
         "rollouts_to_90pct": next((rollouts for rollouts, success in curve if success >= 0.9), None),
         "training_success": len(successful) / len(last),
         "tool_calls_per_rollout": statistics.fmean(entry["tools/call_frequency"] for entry in last_batches),
@@ -125,10 +142,10 @@ def agent_run_figures(run_dir: Path, arm: Arm, window: int) -> dict:
     }
 
 
-def run_figures(arm: Arm, run_dir: Path, window: int, max_reward: float | None) -> dict:
+def run_figures(arm: Arm, run_dir: Path, window: int, max_reward: float | None, budgets=(0, 0)) -> dict:
     """One run's figures, read as its arm is: an agent run from its held-out evaluations, else from its rewards."""
     if arm.agent:
-        return agent_run_figures(run_dir, arm, window)
+        return agent_run_figures(run_dir, arm, window, budgets)
     return single_turn_run_figures(run_dir, max_reward, window)
 
 
@@ -152,6 +169,7 @@ def aggregate_agent_seeds(runs: list[dict]) -> dict:
     aggregate = {
         name: {"median": statistics.median(values), "min": min(values), "max": max(values)}
         for name in AGENT_FIGURES
+        if all(name in run for run in runs)
         for values in [[run[name] for run in runs]]
     }
     reached = [run["rollouts_to_90pct"] for run in runs if run["rollouts_to_90pct"] is not None]
@@ -161,15 +179,27 @@ def aggregate_agent_seeds(runs: list[dict]) -> dict:
     return aggregate
 
 
+def budgets_of(generations: int, eval_every: int | None) -> tuple[int, int]:
+    """The two budgets (rollouts) before the end at which agent runs are compared: the second and the fourth
+    evaluation after the start (at most the whole budget), where runs that all end near their ceiling still differ."""
+    every = eval_every or generations
+    return (min(2 * every, generations), min(4 * every, generations))
+
+
 def sweep_figures(
-    tasks: dict[str, list[Arm]], planned: list[PlannedRun], window: int, max_reward: float | None
+    tasks: dict[str, list[Arm]],
+    planned: list[PlannedRun],
+    window: int,
+    max_reward: float | None,
+    budgets: tuple[int, int] = (0, 0),
 ) -> dict:
-    """{task: {arm name: {"runs": each seed's figures, "summary": the arm's over its seeds}}}."""
+    """{task: {arm name: {"runs": each seed's figures, "summary": the arm's over its seeds}}}; agent runs are read
+    at `budgets` (`budgets_of`) too."""
     results = {}
     for task, group in tasks.items():
         results[task] = {}
         for arm in group:
-            runs = [run_figures(arm, run.run_dir, window, max_reward) for run in planned if run.arm is arm]
+            runs = [run_figures(arm, run.run_dir, window, max_reward, budgets) for run in planned if run.arm is arm]
             aggregate = aggregate_agent_seeds(runs) if arm.agent else aggregate_single_turn_seeds(runs)
             results[task][arm.name] = {"runs": runs, "summary": aggregate}
     return results

@@ -38,12 +38,14 @@ STUDIES = {
         generations=500,
         window=50,
     ),
-    # 100 steps of 64 rollouts; the held-out split is scored every 20 such steps; the window is the last 8 steps.
+    # 20 steps of 64 rollouts, scored on the held-out split every 2 such steps: every arm is near its ceiling by
+    # 640 rollouts, so the arms are compared at 256 and 512 rollouts too (`analysis.budgets_of`); the window is the
+    # last 4 steps.
     "agents": Study(
         tuple(str(CONFIG_DIR / task / f"{arm}.yaml") for task in ("calculator", "vault") for arm in AGENT_ARMS),
-        generations=6400,
-        window=512,
-        eval_every=1280,
+        generations=1280,
+        window=256,
+        eval_every=128,
     ),
 }
 
@@ -83,6 +85,13 @@ class CompareArguments:
         metadata={
             "help": "Keep the runs the output directory already holds finished with this budget, "
             "run only the others, and make the tables anew from all of them."
+        },
+    )
+    held_out_samples: int = field(
+        default=4,
+        metadata={
+            "help": "Rollouts of every held-out task by each agent run's trained model, once the run ends "
+            "(scripts/evaluate.py): pass@1, pass@k and strategies per task; 0: none."
         },
     )
     model_name_or_path: str | None = field(default=None, metadata={"help": "Override every recipe's model."})
@@ -162,6 +171,8 @@ def fill_in_study(args: CompareArguments) -> None:
         args.window = min(study.window, args.generations)
     if args.jobs < 1:
         raise RecipeError(f"--jobs is {args.jobs}: give 1 or more runs at a time.")
+    if args.held_out_samples < 0:
+        raise RecipeError(f"--held_out_samples is {args.held_out_samples}: give 0 (none) or more rollouts a task.")
     # Absolute paths, since the sweep runs from the repository root.
     args.output_dir = str(Path(args.output_dir).resolve())
     if args.model_name_or_path and Path(args.model_name_or_path).exists():

@@ -11,7 +11,7 @@ from pathlib import Path
 from rl_recipes import REPO_ROOT
 from rl_recipes.curves import draw_maximum, pyplot, save_figure
 from rl_recipes.saving import strict_json
-from rl_recipes.sweeps.analysis import FIXATION_SHARE, SUCCESS
+from rl_recipes.sweeps.analysis import FIXATION_SHARE, SUCCESS, budgets_of
 from rl_recipes.sweeps.plan import Arm, CompareArguments
 
 
@@ -94,7 +94,12 @@ def single_turn_table(results: dict, args: CompareArguments) -> str:
 # (figure, column heading, format) in the agent table's column order, after recipe, seed.
 AGENT_COLUMNS = [
     ("held_out_before", "held-out success before", "{:.2f}"),
-    ("held_out_after", "held-out success after", "{:.2f}"),
+    ("held_out_early", "held-out at {early}", "{:.2f}"),
+    ("held_out_mid", "held-out at {mid}", "{:.2f}"),
+    ("held_out_after", "held-out at {end}", "{:.2f}"),
+    ("pass@1", "held-out pass@1", "{:.2f}"),
+    ("pass@k", "held-out pass@{k}", "{:.2f}"),
+    ("strategies_per_solved_task", "strategies per solved held-out task", "{:.2f}"),
     ("rollouts_to_90pct", "rollouts to 90% held-out", None),
     ("training_success", "training success (last {window})", "{:.2f}"),
     ("tool_calls_per_rollout", "tool calls per rollout", "{:.2f}"),
@@ -106,16 +111,27 @@ AGENT_COLUMNS = [
 ]
 
 
+def agent_columns(results: dict) -> list[tuple]:
+    """The agent table's columns, less those no run has (pass@k and strategies when the sweep evaluated none)."""
+    runs = [run for arm_results in results.values() for run in arm_results["runs"]]
+    return [column for column in AGENT_COLUMNS if all(column[0] in run for run in runs)]
+
+
 def agent_table(results: dict, args: CompareArguments) -> str:
-    headings = [heading.format(window=args.window) for _, heading, _ in AGENT_COLUMNS]
+    early, mid = budgets_of(args.generations, args.eval_every)
+    columns = agent_columns(results)
+    headings = [
+        heading.format(window=args.window, early=early, mid=mid, end=args.generations, k=args.held_out_samples)
+        for _, heading, _ in columns
+    ]
     lines = ["| recipe | seed | " + " | ".join(headings) + " |", "|" + " --- |" * (len(headings) + 2)]
     for arm, arm_results in results.items():
         for seed, run in zip(args.seeds, arm_results["runs"]):
-            cells = [_reached(run[name]) if form is None else form.format(run[name]) for name, _, form in AGENT_COLUMNS]
+            cells = [_reached(run[name]) if form is None else form.format(run[name]) for name, _, form in columns]
             lines.append(f"| {arm} | {seed} | " + " | ".join(cells) + " |")
         s = arm_results["summary"]
         cells = []
-        for name, _, form in AGENT_COLUMNS:
+        for name, _, form in columns:
             if form is None:
                 cells.append(
                     f"{s['runs_reaching_90pct']}/{len(arm_results['runs'])} runs, "
@@ -220,7 +236,15 @@ def agent_report(tasks: dict, arms: list[Arm], args: CompareArguments, threads: 
             f"tool use and transcripts: the last {args.window} training rollouts (tool use as the trainer logs it). A "
             "strategy is the tools a rollout called, in order, with their argument names, and `answer` where it wrote text; "
             f"a run fixated when one strategy is at least {FIXATION_SHARE:.0%} of its last rollouts. Train time: the "
-            "trainer's own runtime, evaluations included.",
+            "trainer's own runtime, evaluations included."
+            + (
+                f" Pass@1, pass@{args.held_out_samples} and strategies per solved task: the trained model's "
+                f"{args.held_out_samples} rollouts of every held-out task once the run ended (pass@k unbiased, Chen et "
+                "al., 2021); strategies per solved task: the mean over tasks with a success of how many different "
+                "strategies their successful rollouts took."
+                if args.held_out_samples
+                else ""
+            ),
             "",
             *sections,
             "Settings:",

@@ -12,6 +12,7 @@ from pathlib import Path
 from rl_recipes import REPO_ROOT
 from rl_recipes.run_directory import COMPLETIONS_FILE
 from rl_recipes.sweeps.analysis import read_run
+from rl_recipes.sweeps.held_out import evaluated, evaluation_command
 from rl_recipes.sweeps.plan import CompareArguments, PlannedRun
 
 
@@ -20,59 +21,49 @@ class RunFailed(Exception):
 
     def __init__(self, run: "Run", status: int):
         super().__init__(f"{run.arm.label} seed {run.seed} failed (exit {status})")
-        self.label, self.seed, self.status, self.log = run.arm.label, run.seed, status, run.run_dir / "train.log"
+        self.label, self.seed, self.status, self.log = run.arm.label, run.seed, status, run.log_file
 
 
 class Run:
-    """One recipe with one seed, as a child process; `generated` counts its logged generations."""
+    """One recipe with one seed, as child processes: the training run, then (agent recipes, `--held_out_samples`)
+    the trained model's evaluation on the held-out tasks; `generated` counts the run's logged generations. On
+    resume, what the run directory already holds finished is not run again."""
 
     def __init__(self, planned: PlannedRun, args: CompareArguments, threads: int):
         arm, seed, run_dir = planned.arm, planned.seed, planned.run_dir
         self.arm, self.seed, self.run_dir, self.generated = arm, seed, run_dir, 0
-        command = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--config_file",
-            str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
-            str(arm.script),
-            "--config",
-            str(arm.config),
-            "--seed",
-            str(seed),
-            "--output_dir",
-            str(run_dir),
-            "--max_steps",
-            str(arm.steps_for(args.generations)),
-            "--save_completions",
-            "true",
-            "--overwrite_output_dir",
-            "true",
-            "--save_strategy",
-            "no",
-            "--report_to",
-            "none",
-        ]
-        for key in ("model_name_or_path", "max_completion_length"):
-            if getattr(args, key) is not None:
-                command += [f"--{key}", str(getattr(args, key))]
-        if arm.agent and args.eval_every:
-            command += ["--eval_steps", str(arm.steps_for(args.eval_every))]
+        train = not (args.resume and finished(run_dir, args.generations))
+        # (log file name, command), run one after another.
+        self.commands = [("train.log", training_command(planned, args))] if train else []
+        if arm.agent and args.held_out_samples and (train or not evaluated(run_dir)):
+            self.commands.append(
+                ("evaluate.log", evaluation_command(arm.settings, run_dir, seed, args.held_out_samples))
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
         # Runs side by side share the cores instead of each starting a thread per core.
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        self.log = open(run_dir / "train.log", "w")
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        self.process = None
+        self._start_next()
+
+    def _start_next(self) -> None:
+        log_name, command = self.commands.pop(0)
+        self.log_file = self.run_dir / log_name
+        self.log = open(self.log_file, "w")
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
 
     def poll(self) -> int | None:
-        """The exit status once the run ended, else None; updates `generated`."""
+        """The exit status once the run's last command ended (or one failed), else None; updates `generated`."""
         completions = self.run_dir / COMPLETIONS_FILE
         if completions.is_file():
             with open(completions) as f:
                 self.generated = sum(1 for _ in f)
         status = self.process.poll()
-        if status is not None:
-            self.log.close()
+        if status is None:
+            return None
+        self.log.close()
+        if status == 0 and self.commands:
+            self._start_next()
+            return None
         return status
 
     def stop(self) -> None:
@@ -80,6 +71,41 @@ class Run:
             self.process.terminate()
             self.process.wait()
         self.log.close()
+
+
+def training_command(planned: PlannedRun, args: CompareArguments) -> list[str]:
+    """The recipe's launch, with the sweep's seed, budget, output directory and evaluation interval."""
+    arm, seed, run_dir = planned.arm, planned.seed, planned.run_dir
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO_ROOT / "accelerate_configs" / "cpu.yaml"),
+        str(arm.script),
+        "--config",
+        str(arm.config),
+        "--seed",
+        str(seed),
+        "--output_dir",
+        str(run_dir),
+        "--max_steps",
+        str(arm.steps_for(args.generations)),
+        "--save_completions",
+        "true",
+        "--overwrite_output_dir",
+        "true",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+    ]
+    for key in ("model_name_or_path", "max_completion_length"):
+        if getattr(args, key) is not None:
+            command += [f"--{key}", str(getattr(args, key))]
+    if arm.agent and args.eval_every:
+        command += ["--eval_steps", str(arm.steps_for(args.eval_every))]
+    return command
 
 
 def threads_per_run(jobs: int) -> int:
@@ -120,6 +146,14 @@ def finished(run_dir: Path, generations: int) -> bool:
     return len(records) == generations and any("train_runtime" in entry for entry in history)
 
 
-def runs_to_do(planned: list[PlannedRun], generations: int, resume: bool) -> list[PlannedRun]:
-    """The planned runs still to run: all of them, or on resume those not already finished with this budget."""
-    return [run for run in planned if not (resume and finished(run.run_dir, generations))]
+def runs_to_do(planned: list[PlannedRun], args: CompareArguments) -> list[PlannedRun]:
+    """The planned runs still to run: all of them, or on resume those not already finished with this budget (and,
+    for agent runs, evaluated on the held-out tasks)."""
+    if not args.resume:
+        return list(planned)
+    return [
+        run
+        for run in planned
+        if not finished(run.run_dir, args.generations)
+        or (run.arm.agent and args.held_out_samples and not evaluated(run.run_dir))
+    ]

@@ -9,7 +9,7 @@ from transformers import AutoTokenizer
 from rewards.a_words import max_a_words
 from rl_recipes import REPO_ROOT
 from rl_recipes.embedded import ensure_embedded_model
-from rl_recipes.sweeps.analysis import sweep_figures
+from rl_recipes.sweeps.analysis import budgets_of, sweep_figures
 from rl_recipes.sweeps.plan import CompareArguments, make_plan
 from rl_recipes.sweeps.report import write_outputs
 from rl_recipes.sweeps.scheduler import run_all, runs_to_do, threads_per_run
@@ -31,7 +31,7 @@ def run_sweep(args: CompareArguments) -> str:
             AutoTokenizer.from_pretrained(arm.settings["model_name_or_path"]), arm.settings["max_completion_length"]
         )
 
-    to_run = runs_to_do(plan.runs, args.generations, args.resume)
+    to_run = runs_to_do(plan.runs, args)
     if len(to_run) < len(plan.runs):
         print(
             f"resuming: {len(plan.runs) - len(to_run)} of {len(plan.runs)} runs already finished in {plan.output_dir}"
@@ -39,5 +39,7 @@ def run_sweep(args: CompareArguments) -> str:
     with tqdm(total=len(to_run) * args.generations, unit="gen", desc="sweep") as progress:
         run_all(to_run, args, progress)
 
-    results = sweep_figures(plan.tasks, plan.runs, args.window, max_reward)
+    results = sweep_figures(
+        plan.tasks, plan.runs, args.window, max_reward, budgets_of(args.generations, args.eval_every)
+    )
     return write_outputs(results, plan.arms, args, max_reward, threads_per_run(args.jobs), plan.output_dir)

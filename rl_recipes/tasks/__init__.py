@@ -2,9 +2,10 @@
 share of the tiny tool model's pretraining live together.
 
 - `calculator`: arithmetic with stateless tools (`add`, `subtract`, `multiply`), one or two calls a question;
-- `vault`: a stateful environment (`Vault`), read a drawer then unlock, rewarded by its final state;
+- `vault`: a stateful environment (`Vault`), read a drawer then unlock, rewarded by its final state and closing line;
 - `splits`: each task's seeded rows (held out, RL training, pretraining) and the shipped data files.
 
-Each folder holds `data` (`make_task`, `task_key`, `as_row`) and `pretraining` (`conversation`, `prompt_tools`),
-which `splits` and the tool model's builder (`rl_recipes.tiny_models.tool_model`) read for every task alike.
+Each folder holds `data` (`make_task`, `task_key`, `as_row`), `reward`, and `pretraining` (`conversation`,
+`prompt_tools`, `solutions`, `DECISIONS`), which `splits` and the tool model's builder
+(`rl_recipes.tiny_models.tool_model`) read for every task alike.
 """

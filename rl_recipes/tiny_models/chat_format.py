@@ -8,12 +8,15 @@ A conversation renders as
 
 Short role markers keep transcripts short, and every whole number below 1000 is one token, so that
 copying a number (from the question into a call, from a result into the answer) is one step a tiny
-model learns quickly; longer numbers are written digit by digit.
+model learns quickly; longer numbers are written digit by digit. Each tool's name is one token too: a
+name spelt in pieces can be shaved by RL into a piece that names no tool (`mult`).
 The template is prefix-preserving (a conversation renders as the start of any longer one), which is
 what lets the tokens after a tool call be computed by rendering alone, without re-tokenising what the
 model generated; `<|end|>` ends every turn and is the end-of-sequence token, so generation stops at
 the end of an assistant turn.
 """
+
+import re
 
 EOS_TOKEN = "<|end|>"
 PAD_TOKEN = "<|pad|>"
@@ -54,9 +57,10 @@ RESPONSE_TEMPLATE = {
 }
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
+def train_tokenizer(texts: list[str], vocab_size: int, whole_words: list[str] = ()):
     """A byte-level BPE tokenizer trained on `texts`, with one token per number below 1000 (longer numbers one per
-    digit), the chat format's tokens, chat template and response template set."""
+    digit) and per word of `whole_words` (the tools' names), the chat format's tokens, chat template and response
+    template set. The whole words are left out of the BPE's training, so no piece of one is a token of its own."""
     from tokenizers import ByteLevelBPETokenizer, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -64,8 +68,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
+    pieces = [re.sub("|".join(map(re.escape, whole_words)), " ", text) if whole_words else text for text in texts]
     bpe.train_from_iterator(
-        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN, PAD_TOKEN, *ROLE_TOKENS]
+        pieces, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN, PAD_TOKEN, *ROLE_TOKENS]
     )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
@@ -74,7 +79,9 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         padding_side="left",
         additional_special_tokens=ROLE_TOKENS,
     )
-    tokenizer.add_tokens(CALL_TOKENS + NUMBER_TOKENS)  # matched whole, longest first, before the BPE splits text
+    tokenizer.add_tokens(
+        CALL_TOKENS + list(whole_words) + NUMBER_TOKENS
+    )  # matched whole, longest first, before the BPE splits text
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.response_template = RESPONSE_TEMPLATE
     return tokenizer

@@ -8,6 +8,7 @@ data needs and changes what differs.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,21 @@ class TinyLlamaSpec:
 
 
 def pretrain_llama(
-    output_dir: str | os.PathLike, tokenizer, dataset, spec: TinyLlamaSpec, max_positions: int, data_collator=None
+    output_dir: str | os.PathLike,
+    tokenizer,
+    dataset,
+    spec: TinyLlamaSpec,
+    max_positions: int,
+    data_collator=None,
+    check: Callable | None = None,
 ) -> Path:
     """Train a Llama shaped by `spec` on `dataset` (rows of `input_ids` and `labels`) and save it with `tokenizer`
     to `output_dir`, whole or not at all; returns the path.
 
     Without a `data_collator` the rows must be of one length (blocks cut from a token stream); with one, each row
     is padded on the right to the longest of its batch, so that its positions start at 0, as a prompt's do.
+    `check(model)`, when given, runs on the trained model before it is saved; what it raises stops the build and
+    leaves `output_dir` as it was.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments, set_seed
@@ -86,6 +95,9 @@ def pretrain_llama(
         use_console(trainer, ["loss"])  # the loss in the progress bar, not a dictionary under it every 50 steps
         trainer.train()
         tokenizer.padding_side = "left"  # for generation, as TRL pads prompts
+        if check is not None:
+            model.eval()
+            check(model)
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.save_pretrained(scratch / "model")

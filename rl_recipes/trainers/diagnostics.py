@@ -81,8 +81,14 @@ class CollapseDiagnosticsMixin:
         ).T
         # Unscorable completions (None from every reward) are NaN in TRL's total; the file has always written 0.
         totals = total_reward(rewards_per_func, self.reward_weights).nan_to_num(nan=0.0).tolist()
+        # The prompt names the task, so that what the rollouts of one task did can be told apart (strategies per task).
+        prompts = list(self._logs["prompt"])
         with open(self.completions_file, "a") as f:
-            for completion, reward in zip(completions, totals):
-                f.write(
-                    strict_json({"step": self.state.global_step + 1, "completion": completion, "reward": reward}) + "\n"
-                )
+            for prompt, completion, reward in zip(prompts, completions, totals, strict=True):
+                record = {
+                    "step": self.state.global_step + 1,
+                    "prompt": prompt,
+                    "completion": completion,
+                    "reward": reward,
+                }
+                f.write(strict_json(record) + "\n")

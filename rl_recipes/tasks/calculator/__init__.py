@@ -6,6 +6,6 @@ product and then a sum, which takes two calls, the second using the first's resu
 
 - `tools`: `add`, `subtract` and `multiply`, the tools recipes name by these bare names;
 - `data`: the questions, their answers and the calls that solve them, as data set rows;
-- `reward`: `calculator_answer`, 1 when the last number of the final answer is right;
+- `reward`: `calculator_answer`, 1 when the final turn is "The answer is N." with N right;
 - `pretraining`: the tool model's calculator transcripts, tools used well or a guess.
 """

@@ -1,4 +1,4 @@
-"""The calculator's questions: each with its answer and the calls that solve it, drawn from a seeded generator."""
+"""The calculator's questions: each with its answer and the calls that solve it, from a seeded generator."""
 
 import random
 
@@ -9,16 +9,17 @@ QUESTIONS = {
 
 
 def make_task(rng: random.Random) -> dict:
-    """One question, its answer, and the calls that solve it, as (tool name, arguments, result)."""
+    """One question, its answer, and its solutions: each a list of calls (tool name, arguments, result); here one,
+    `subtract` for a difference, `multiply` then `add` for `a * b + c`."""
     kind = rng.choice(list(QUESTIONS))
     if kind == "subtract":
-        a, b = rng.randint(50, 99), rng.randint(10, 49)
-        calls = [("subtract", {"a": a, "b": b}, a - b)]
+        a, b, c = rng.randint(50, 99), rng.randint(10, 49), None
+        solutions = [[("subtract", {"a": a, "b": b}, a - b)]]
     else:
         a, b, c = rng.randint(3, 9), rng.randint(12, 99), rng.randint(10, 99)
-        calls = [("multiply", {"a": a, "b": b}, a * b), ("add", {"a": a * b, "b": c}, a * b + c)]
-    question = QUESTIONS[kind].format(a=a, b=b, c=c if kind == "multiply_add" else None)
-    return {"question": question, "answer": calls[-1][2], "calls": calls}
+        solutions = [[("multiply", {"a": a, "b": b}, a * b), ("add", {"a": a * b, "b": c}, a * b + c)]]
+    question = QUESTIONS[kind].format(a=a, b=b, c=c)
+    return {"question": question, "kind": kind, "answer": solutions[0][-1][2], "solutions": solutions}
 
 
 def task_key(task: dict) -> str:

@@ -1,25 +1,20 @@
-"""The calculator task's reward: whether the final answer is the right number.
+"""The calculator task's reward: whether the final answer is the right number, written in the answer's form.
 
 Recipes name it `calculator_answer` (`rewards.TASK_REWARDS`).
 """
 
-from fractions import Fraction
+import re
 
-from rewards.math_accuracy import last_number
+from rewards.text import final_turn
 
-
-def final_answer(completion) -> str:
-    """The text of the completion's last assistant turn ('' when the rollout ended on a call or a tool result)."""
-    if isinstance(completion, str):
-        return completion
-    last = completion[-1] if completion else {}
-    return last.get("content") or "" if last.get("role") == "assistant" and not last.get("tool_calls") else ""
+# The final turn in full: a number anywhere in a malformed turn ("The answer is 51</call>") is not an answer.
+ANSWER_FORM = re.compile(r"The answer is (-?\d+)\.")
 
 
 def calculator_answer(completions: list, answer: list, **kwargs) -> list[float]:
-    """1.0 where the last number of the final answer equals the reference `answer` column, else 0.0."""
+    """1.0 where the final turn is exactly "The answer is N." with N the reference `answer` column, else 0.0."""
     scores = []
     for completion, reference in zip(completions, answer, strict=True):
-        number = last_number(final_answer(completion))
-        scores.append(float(number is not None and Fraction(number.replace(",", "")) == Fraction(str(reference))))
+        written = ANSWER_FORM.fullmatch(final_turn(completion).strip())
+        scores.append(float(written is not None and int(written.group(1)) == int(reference)))
     return scores

@@ -1,9 +1,9 @@
-"""The vault as an environment, and the task's reward (`get_reward`).
+"""The vault as an environment.
 
 `Vault` follows TRL's environment contract: one instance per rollout, `reset(**row)` at the start of
-each task (its return value is appended to the task's prompt), every public method a tool, and
-`get_reward()` read once the rollout ends. The task lives in the row, so every rollout of one row
-starts from the same state.
+each task (its return value is appended to the task's prompt), every public method a tool. The task
+lives in the row, so every rollout of one row starts from the same state. It has no `get_reward`: the
+task's reward (`rl_recipes.tasks.vault.reward.vault_opened`) reads both its state and the closing turn.
 """
 
 DRAWERS = 5
@@ -34,6 +34,10 @@ class Vault:
             return f"no drawer {drawer}"
         return str(self.codes[drawer - 1])
 
+    def read_note(self) -> str:
+        """Read the note the vault's owner left, which holds the code that opens the vault."""
+        return str(self.codes[self.code_drawer - 1])
+
     def unlock(self, code: int) -> str:
         """Try to open the vault with a code.
 
@@ -49,6 +53,3 @@ class Vault:
             return "open"
         self.attempts_left -= 1
         return "locked" if self.attempts_left == 0 else "wrong code"
-
-    def get_reward(self) -> float:
-        return 1.0 if self.opened else 0.0
