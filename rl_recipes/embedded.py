@@ -70,7 +70,14 @@ def _build_in_child_process(model: EmbeddedModel) -> None:
     # would join the recipe's process group and wait for ranks that never train it.
     env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
     script = REPO_ROOT / "scripts" / model.script
-    subprocess.run([sys.executable, str(script), "--output_dir", str(model.path)], env=env, check=True)
+    built = subprocess.run([sys.executable, str(script), "--output_dir", str(model.path)], env=env)
+    if built.returncode != 0:
+        from rl_recipes.checks import RecipeError
+
+        raise RecipeError(
+            f"Building the embedded {model.what} failed (exit {built.returncode}; its message is above): fix what "
+            f"it says, or build it by hand with scripts/{model.script}."
+        )
 
 
 _LAUNCHER_VARIABLES = {

@@ -216,3 +216,24 @@ def test_pass_at_k_is_the_chance_that_one_of_k_drawn_without_replacement_succeed
         pass_at_k(4, 1, 5)
     # Totals prompt by prompt: None (unscored) fails, a total at the threshold succeeds.
     assert pass_at([1.0, 0.0, None, 0.0], samples=2, ks=[1, 2], success_reward=1.0) == {"pass@1": 0.25, "pass@2": 0.5}
+
+
+@pytest.mark.slow
+def test_a_build_that_cannot_copy_exits_with_one_line_and_saves_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    output_dir = tmp_path / "weak"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "build_tool_model.py"), "--output_dir", str(output_dir)]
+        + ["--max_steps", "5", "--num_transcripts", "200", "--skill_transcripts", "200"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert line.startswith("error: The tool model copies ") and "--min_copy_probability 0" in line
+    assert "Traceback" not in result.stderr
+    assert not output_dir.exists() and list(tmp_path.iterdir()) == []  # not even the scratch directory

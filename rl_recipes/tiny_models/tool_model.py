@@ -21,7 +21,7 @@ on the held-out tasks must be at least `min_copy_probability`, or the build fail
 """
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rl_recipes import REPO_ROOT
@@ -42,14 +42,22 @@ class ToolModelSpec(TinyLlamaSpec):
     """What to build. The defaults build in about five minutes on 2 CPU cores (4 min 37 s on an AMD EPYC, 5 min 0 s
     there under `ATEN_CPU_CAPABILITY=avx2`), every copy at 0.985 or more on the held-out tasks in both."""
 
-    num_transcripts: int = 10000  # that teach the decisions
-    tool_share: float = 0.3  # of those, the share that use the tools well
-    skill_transcripts: int = 30000  # that use the tools well, with no loss on the decisions
+    num_transcripts: int = field(default=10000, metadata={"help": "Transcripts that teach the decisions."})
+    tool_share: float = field(default=0.3, metadata={"help": "Share of those that use the tools well."})
+    skill_transcripts: int = field(
+        default=30000, metadata={"help": "Transcripts that use the tools well, with no loss on the decisions."}
+    )
     vocab_size: int = 320
     num_layers: int = 2
-    max_length: int = 256  # positions of the model
-    max_steps: int = 2200
-    min_copy_probability: float = 0.97  # the build fails when a copy is less reliable on the held-out tasks
+    max_length: int = field(default=256, metadata={"help": "Positions of the model."})
+    max_steps: int = field(default=2200, metadata={"help": "Pretraining steps."})
+    min_copy_probability: float = field(
+        default=0.97,
+        metadata={
+            "help": "Least mean probability of the right token at each copy on the held-out tasks; below it the "
+            "build fails and saves nothing. 0: keep any build."
+        },
+    )
 
 
 def pretraining_transcripts(spec: ToolModelSpec) -> list[tuple[str, list[dict], bool]]:

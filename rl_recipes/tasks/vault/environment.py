@@ -48,7 +48,7 @@ class Vault:
             return "already open"
         if self.attempts_left == 0:
             return "locked"
-        if code == self.codes[self.code_drawer - 1]:
+        if int(code) == self.codes[self.code_drawer - 1]:  # "630" as read from a drawer is the code 630
             self.opened = True
             return "open"
         self.attempts_left -= 1
