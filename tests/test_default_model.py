@@ -40,3 +40,18 @@ def test_default_model_is_built_once_by_machines_that_share_the_checkout(tmp_pat
         _, stderr = machine.communicate(timeout=300)
         assert machine.returncode == 0, stderr[-3000:]
     assert len(build_log.read_text().splitlines()) == 1
+
+
+def test_an_embedded_build_that_fails_stops_the_run_with_one_line(tmp_path, monkeypatch):
+    import rl_recipes.embedded as embedded
+    from rl_recipes.checks import RecipeError
+
+    target = tmp_path / "tiny-tools"
+    monkeypatch.setattr(
+        embedded, "EMBEDDED_MODELS", [embedded.EmbeddedModel(target, "build_tool_model.py", "x", "1 s")]
+    )
+    monkeypatch.setattr(embedded.subprocess, "run", lambda command, env: subprocess.CompletedProcess(command, 1))
+    with pytest.raises(RecipeError, match=r"^Building the embedded x failed \(exit 1; its message is above\)") as error:
+        embedded.ensure_embedded_model(str(target))
+    assert "scripts/build_tool_model.py" in str(error.value) and "\n" not in str(error.value)
+    assert not embedded.is_built(target)
